@@ -1,0 +1,312 @@
+//! Passphrase stretching (Argon2id) and the database salt that records how it was done.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::secret::{KEY_LEN, Key, MasterKey};
+
+/// Length of the database salt stored in bytes 0..16 of the database file.
+pub const SALT_LEN: usize = 16;
+
+/// The sqlvault file-format version written into every new salt.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Random bytes at the start of the salt; the last four record the format and KDF.
+const RANDOM_LEN: usize = 12;
+
+/// Argon2id cost parameters.
+///
+/// The default is the second recommended option of RFC 9106 §4: 64 MiB of memory,
+/// 3 passes, 4 lanes — roughly a quarter to half a second on a current core. Tests may
+/// lower it (the minimum is 8 KiB per lane); high-value data may raise it.
+///
+/// The parameters are stored in the database salt, so a database always opens with the
+/// cost it was created with. To fit there, `memory_kib` must be a power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB: a power of two from `8 * parallelism` up to 2^24 (16 GiB).
+    pub memory_kib: u32,
+    /// Passes over memory, 1..=255.
+    pub iterations: u32,
+    /// Lanes, 1..=255.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Argon2Params {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 4,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Cheap parameters for tests and examples: 64 KiB, one pass, one lane. Never use them for real data.
+    pub const INSECURE_FOR_TESTS: Argon2Params = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    /// Checks the parameters against the ranges above.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKdfParams`] naming the parameter out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=255).contains(&self.parallelism) {
+            return Err(Error::InvalidKdfParams("parallelism must be 1..=255"));
+        }
+        if !(1..=255).contains(&self.iterations) {
+            return Err(Error::InvalidKdfParams("iterations must be 1..=255"));
+        }
+        if !self.memory_kib.is_power_of_two() || self.memory_kib > 1 << 24 {
+            return Err(Error::InvalidKdfParams(
+                "memory_kib must be a power of two up to 2^24",
+            ));
+        }
+        if self.memory_kib < 8 * self.parallelism {
+            return Err(Error::InvalidKdfParams(
+                "memory_kib must be at least 8 * parallelism",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the master key of a database is obtained, as recorded in its salt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KdfKind {
+    /// The master key is a raw 32-byte key supplied by the user.
+    RawKey,
+    /// The master key is Argon2id(passphrase, salt) with these parameters.
+    Argon2id(Argon2Params),
+}
+
+/// The 16 bytes that replace `"SQLite format 3\0"` at the start of a sqlvault database.
+///
+/// Layout (all bytes stored in the clear and authenticated as part of page 1):
+///
+/// | bytes | meaning |
+/// |---|---|
+/// | 0..12 | random, fresh for every database |
+/// | 12 | format version ([`FORMAT_VERSION`]) |
+/// | 13 | 0 for a raw-key database, else log2 of Argon2id memory in KiB |
+/// | 14 | Argon2id iterations (0 for raw key) |
+/// | 15 | Argon2id parallelism (0 for raw key) |
+///
+/// All 16 bytes are the Argon2id salt, the HKDF salt and the database identity bound into
+/// every page's associated data. 96 random bits keep identities distinct: among 2^32
+/// databases the chance that two share one is below 2^-32.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatabaseSalt([u8; SALT_LEN]);
+
+impl std::fmt::Debug for DatabaseSalt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not secret: it is stored in the clear at the start of the file.
+        write!(f, "DatabaseSalt(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl DatabaseSalt {
+    /// A fresh salt for a new database opened with `kdf`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKdfParams`] for bad parameters, [`Error::Rng`] if randomness fails.
+    pub fn generate(kdf: KdfKind) -> Result<Self, Error> {
+        let mut bytes = [0u8; SALT_LEN];
+        getrandom::fill(&mut bytes[..RANDOM_LEN]).map_err(|_| Error::Rng)?;
+        bytes[12] = FORMAT_VERSION;
+        match kdf {
+            KdfKind::RawKey => {}
+            KdfKind::Argon2id(p) => {
+                p.validate()?;
+                // Validated: a power of two up to 2^24, and counts up to 255.
+                bytes[13] = p.memory_kib.trailing_zeros() as u8;
+                bytes[14] = p.iterations as u8;
+                bytes[15] = p.parallelism as u8;
+            }
+        }
+        Ok(DatabaseSalt(bytes))
+    }
+
+    /// A fresh salt suited to `key`: raw keys record [`KdfKind::RawKey`], passphrases
+    /// record `params`.
+    ///
+    /// # Errors
+    /// As [`DatabaseSalt::generate`].
+    pub fn generate_for(key: &Key, params: Argon2Params) -> Result<Self, Error> {
+        match key {
+            Key::Raw(_) => Self::generate(KdfKind::RawKey),
+            Key::Passphrase(_) => Self::generate(KdfKind::Argon2id(params)),
+        }
+    }
+
+    /// Parses the first 16 bytes of a database file.
+    ///
+    /// # Errors
+    /// [`Error::NotASqlvaultSalt`] if the version or KDF code is not one this crate writes.
+    pub fn parse(bytes: [u8; SALT_LEN]) -> Result<Self, Error> {
+        let salt = DatabaseSalt(bytes);
+        if bytes[12] != FORMAT_VERSION {
+            return Err(Error::NotASqlvaultSalt);
+        }
+        salt.kdf().map(|_| salt)
+    }
+
+    /// The KDF this salt records.
+    ///
+    /// # Errors
+    /// [`Error::NotASqlvaultSalt`] if the recorded parameters are invalid.
+    pub fn kdf(&self) -> Result<KdfKind, Error> {
+        let [log_m, t, p] = [self.0[13], self.0[14], self.0[15]];
+        if log_m == 0 && t == 0 && p == 0 {
+            return Ok(KdfKind::RawKey);
+        }
+        if log_m > 24 {
+            return Err(Error::NotASqlvaultSalt);
+        }
+        let params = Argon2Params {
+            memory_kib: 1 << log_m,
+            iterations: u32::from(t),
+            parallelism: u32::from(p),
+        };
+        params.validate().map_err(|_| Error::NotASqlvaultSalt)?;
+        Ok(KdfKind::Argon2id(params))
+    }
+
+    /// The raw 16 bytes as stored in the file.
+    pub fn as_bytes(&self) -> &[u8; SALT_LEN] {
+        &self.0
+    }
+}
+
+/// Runs Argon2id (RFC 9106, version 0x13) with an arbitrary salt, producing 32 bytes.
+///
+/// This is the primitive under [`derive_master_key`]; it is public so the known-answer
+/// tests can check it against published vectors.
+///
+/// # Errors
+/// [`Error::InvalidKdfParams`] for out-of-range parameters, [`Error::Kdf`] if Argon2 fails.
+pub fn argon2id(passphrase: &[u8], salt: &[u8], params: Argon2Params) -> Result<MasterKey, Error> {
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(KEY_LEN),
+    )
+    .map_err(|_| Error::InvalidKdfParams("rejected by Argon2"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    argon
+        .hash_password_into(passphrase, salt, out.as_mut())
+        .map_err(|_| Error::Kdf)?;
+    Ok(MasterKey::from_bytes(*out))
+}
+
+/// Turns what the user supplied into the database's master key.
+///
+/// A passphrase is stretched with Argon2id using the salt and the parameters the salt
+/// records (slow by design: call it off any async runtime). A raw key is taken as is.
+///
+/// # Errors
+/// [`Error::KeyKindMismatch`] if the key kind does not match the salt,
+/// [`Error::NotASqlvaultSalt`] / [`Error::Kdf`] as for [`DatabaseSalt::kdf`] and [`argon2id`].
+pub fn derive_master_key(key: &Key, salt: &DatabaseSalt) -> Result<MasterKey, Error> {
+    match (key, salt.kdf()?) {
+        (Key::Raw(k), KdfKind::RawKey) => Ok(k.clone()),
+        (Key::Passphrase(p), KdfKind::Argon2id(params)) => argon2id(p.expose(), salt.as_bytes(), params),
+        (Key::Raw(_), KdfKind::Argon2id(_)) => Err(Error::KeyKindMismatch {
+            database_expects_passphrase: true,
+        }),
+        (Key::Passphrase(_), KdfKind::RawKey) => Err(Error::KeyKindMismatch {
+            database_expects_passphrase: false,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salt_round_trips_its_kdf() {
+        let params = Argon2Params {
+            memory_kib: 1 << 10,
+            iterations: 2,
+            parallelism: 3,
+        };
+        let salt = DatabaseSalt::generate(KdfKind::Argon2id(params)).unwrap();
+        let parsed = DatabaseSalt::parse(*salt.as_bytes()).unwrap();
+        assert_eq!(parsed.kdf().unwrap(), KdfKind::Argon2id(params));
+        let raw = DatabaseSalt::generate(KdfKind::RawKey).unwrap();
+        assert_eq!(
+            DatabaseSalt::parse(*raw.as_bytes()).unwrap().kdf().unwrap(),
+            KdfKind::RawKey
+        );
+        assert_ne!(raw.as_bytes()[..12], salt.as_bytes()[..12]);
+    }
+
+    #[test]
+    fn plaintext_sqlite_header_is_not_a_salt() {
+        assert_eq!(
+            DatabaseSalt::parse(*b"SQLite format 3\0").unwrap_err(),
+            Error::NotASqlvaultSalt
+        );
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        for bad in [
+            Argon2Params {
+                memory_kib: 1000,
+                iterations: 1,
+                parallelism: 1,
+            },
+            Argon2Params {
+                memory_kib: 8,
+                iterations: 1,
+                parallelism: 2,
+            },
+            Argon2Params {
+                memory_kib: 64,
+                iterations: 0,
+                parallelism: 1,
+            },
+            Argon2Params {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 0,
+            },
+            Argon2Params {
+                memory_kib: 1 << 25,
+                iterations: 1,
+                parallelism: 1,
+            },
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(Error::InvalidKdfParams(_))),
+                "{bad:?}"
+            );
+        }
+        Argon2Params::default().validate().unwrap();
+    }
+
+    #[test]
+    fn key_kind_must_match_salt() {
+        let salt = DatabaseSalt::generate(KdfKind::RawKey).unwrap();
+        let err = derive_master_key(&Key::Passphrase("x".into()), &salt).unwrap_err();
+        assert_eq!(
+            err,
+            Error::KeyKindMismatch {
+                database_expects_passphrase: false
+            }
+        );
+    }
+}
