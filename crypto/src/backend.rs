@@ -15,27 +15,16 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 
 /// Which AES-256-GCM implementation a [`crate::PageCipher`] uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Backend {
     /// RustCrypto's `aes-gcm` 0.11: pure Rust, portable, the reference implementation.
+    #[cfg_attr(not(feature = "aws-lc"), default)]
     RustCrypto,
     /// AWS-LC through `aws-lc-rs`: the fastest on x86-64 and aarch64.
     #[cfg(feature = "aws-lc")]
+    #[default]
     AwsLc,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        #[cfg(feature = "aws-lc")]
-        {
-            Backend::AwsLc
-        }
-        #[cfg(not(feature = "aws-lc"))]
-        {
-            Backend::RustCrypto
-        }
-    }
 }
 
 /// A keyed AES-256-GCM instance of one backend.
