@@ -204,8 +204,15 @@ pub fn apply_settings(conn: &Connection) -> Result<()> {
 ///
 /// A SQLite error.
 pub fn read_settings(conn: &Connection) -> Result<Settings> {
-    let int = |pragma: &str| -> rusqlite::Result<i64> {
-        conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
+    // SQLCipher answers some of these (page_size: its cipher_page_size) as text, so accept both.
+    let int = |pragma: &str| -> Result<i64> {
+        let value: rusqlite::types::Value =
+            conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))?;
+        match value {
+            rusqlite::types::Value::Integer(n) => Ok(n),
+            rusqlite::types::Value::Text(text) => Ok(text.trim().parse()?),
+            other => Err(format!("PRAGMA {pragma} answered {other:?}").into()),
+        }
     };
     let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
     Ok(Settings {

@@ -25,10 +25,7 @@ use rusqlite::Connection;
 /// and the raw key `x'<64 hex digits>'`, which SQLCipher uses as the encryption key directly.
 fn open_sqlcipher(path: &Path) -> workloads::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.execute_batch(&format!(
-        "PRAGMA key = \"x'{}'\"",
-        workloads::bench_key_hex()
-    ))?;
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\"", workloads::bench_key_hex()))?;
     Ok(conn)
 }
 
@@ -38,9 +35,7 @@ fn check_sqlcipher() -> workloads::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("check.db");
     let conn = open_sqlcipher(&path)?;
-    let cipher: Option<String> = conn
-        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
-        .ok();
+    let cipher: Option<String> = conn.query_row("PRAGMA cipher_version", [], |r| r.get(0)).ok();
     let cipher = cipher.ok_or("PRAGMA cipher_version answered nothing: not SQLCipher")?;
     conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('hello');")?;
     drop(conn);
@@ -49,8 +44,8 @@ fn check_sqlcipher() -> workloads::Result<()> {
     if &header == b"SQLite format 3\0" {
         return Err("the SQLCipher database has a plaintext header: not encrypted".into());
     }
-    let version: String = Connection::open_in_memory()?
-        .query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
+    let version: String =
+        Connection::open_in_memory()?.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
     eprintln!("engine sqlcipher: SQLCipher {cipher} on SQLite {version}");
     Ok(())
 }
