@@ -89,8 +89,12 @@ const NIST: &[Valid] = &[
         key: hex!("1fded32d5999de4a76e0f8082108823aef60417e1896cf4218a2fa90f632ec8a"),
         iv: hex!("1f3afa4711e9474f32e70462"),
         aad: &[],
-        msg: &hex!("06b2c75853df9aeb17befd33cea81c630b0fc53667ff45199c629c8e15dce41e530aa792f796b8138eeab2e86c7b7bee1d40b0"),
-        ct: &hex!("91fbd061ddc5a7fcc9513fcdfdc9c3a7c5d4d64cedf6a9c24ab8a77c36eefbf1c5dc00bc50121b96456c8cd8b6ff1f8b3e480f"),
+        msg: &hex!(
+            "06b2c75853df9aeb17befd33cea81c630b0fc53667ff45199c629c8e15dce41e530aa792f796b8138eeab2e86c7b7bee1d40b0"
+        ),
+        ct: &hex!(
+            "91fbd061ddc5a7fcc9513fcdfdc9c3a7c5d4d64cedf6a9c24ab8a77c36eefbf1c5dc00bc50121b96456c8cd8b6ff1f8b3e480f"
+        ),
         tag: hex!("30096d340f3d5c42d82a6f475def23eb"),
     },
     Valid {
@@ -101,8 +105,12 @@ const NIST: &[Valid] = &[
             "e4f963f015ffbb99ee3349bbaf7e8e8e6c2a71c230a48f9d59860a29091d2747e01a5ca572347e247d25f56ba7ae8e05"
             "cde2be3c97931292c02370208ecd097ef692687fecf2f419d3200162a6480a57dad408a0dfeb492e2c5d"
         ),
-        msg: &hex!("9d0b15fdf1bd595f91f8b3abc0f7dec927dfd4799935a1795d9ce00c9b879434420fe42c275a7cd7b39d638fb81ca52b49dc41"),
-        ct: &hex!("2097e372950a5e9383c675e89eea1c314f999159f5611344b298cda45e62843716f215f82ee663919c64002a5c198d7878fd3f"),
+        msg: &hex!(
+            "9d0b15fdf1bd595f91f8b3abc0f7dec927dfd4799935a1795d9ce00c9b879434420fe42c275a7cd7b39d638fb81ca52b49dc41"
+        ),
+        ct: &hex!(
+            "2097e372950a5e9383c675e89eea1c314f999159f5611344b298cda45e62843716f215f82ee663919c64002a5c198d7878fd3f"
+        ),
         tag: hex!("adbecdb0d5c2224d804d2886ff9a5760"),
     },
 ];
@@ -355,33 +363,141 @@ enum Modification {
 /// Wycheproof tcId 130–156: (tcId, comment's modification, tag as published). Each
 /// must fail to open with [`WYCHEPROOF_TAG_BASE`]'s key, nonce and ciphertext.
 const WYCHEPROOF_MODIFIED_TAG: &[(u32, Modification, [u8; TAG_LEN])] = &[
-    (130, Modification::Bits(&[0]), hex!("9de8fef6d8ab1bf1bf887232eab590dd")),
-    (131, Modification::Bits(&[1]), hex!("9ee8fef6d8ab1bf1bf887232eab590dd")),
-    (132, Modification::Bits(&[7]), hex!("1ce8fef6d8ab1bf1bf887232eab590dd")),
-    (133, Modification::Bits(&[8]), hex!("9ce9fef6d8ab1bf1bf887232eab590dd")),
-    (134, Modification::Bits(&[31]), hex!("9ce8fe76d8ab1bf1bf887232eab590dd")),
-    (135, Modification::Bits(&[32]), hex!("9ce8fef6d9ab1bf1bf887232eab590dd")),
-    (136, Modification::Bits(&[33]), hex!("9ce8fef6daab1bf1bf887232eab590dd")),
-    (137, Modification::Bits(&[63]), hex!("9ce8fef6d8ab1b71bf887232eab590dd")),
-    (138, Modification::Bits(&[64]), hex!("9ce8fef6d8ab1bf1be887232eab590dd")),
-    (139, Modification::Bits(&[71]), hex!("9ce8fef6d8ab1bf13f887232eab590dd")),
-    (140, Modification::Bits(&[77]), hex!("9ce8fef6d8ab1bf1bfa87232eab590dd")),
-    (141, Modification::Bits(&[80]), hex!("9ce8fef6d8ab1bf1bf887332eab590dd")),
-    (142, Modification::Bits(&[96]), hex!("9ce8fef6d8ab1bf1bf887232ebb590dd")),
-    (143, Modification::Bits(&[97]), hex!("9ce8fef6d8ab1bf1bf887232e8b590dd")),
-    (144, Modification::Bits(&[103]), hex!("9ce8fef6d8ab1bf1bf8872326ab590dd")),
-    (145, Modification::Bits(&[120]), hex!("9ce8fef6d8ab1bf1bf887232eab590dc")),
-    (146, Modification::Bits(&[121]), hex!("9ce8fef6d8ab1bf1bf887232eab590df")),
-    (147, Modification::Bits(&[126]), hex!("9ce8fef6d8ab1bf1bf887232eab5909d")),
-    (148, Modification::Bits(&[127]), hex!("9ce8fef6d8ab1bf1bf887232eab5905d")),
-    (149, Modification::Bits(&[0, 64]), hex!("9de8fef6d8ab1bf1be887232eab590dd")),
-    (150, Modification::Bits(&[31, 63]), hex!("9ce8fe76d8ab1b71bf887232eab590dd")),
-    (151, Modification::Bits(&[63, 127]), hex!("9ce8fef6d8ab1b71bf887232eab5905d")),
-    (152, Modification::EveryByte(0xff), hex!("631701092754e40e40778dcd154a6f22")),
-    (153, Modification::Constant(0x00), hex!("00000000000000000000000000000000")),
-    (154, Modification::Constant(0xff), hex!("ffffffffffffffffffffffffffffffff")),
-    (155, Modification::EveryByte(0x80), hex!("1c687e76582b9b713f08f2b26a35105d")),
-    (156, Modification::EveryByte(0x01), hex!("9de9fff7d9aa1af0be897333ebb491dc")),
+    (
+        130,
+        Modification::Bits(&[0]),
+        hex!("9de8fef6d8ab1bf1bf887232eab590dd"),
+    ),
+    (
+        131,
+        Modification::Bits(&[1]),
+        hex!("9ee8fef6d8ab1bf1bf887232eab590dd"),
+    ),
+    (
+        132,
+        Modification::Bits(&[7]),
+        hex!("1ce8fef6d8ab1bf1bf887232eab590dd"),
+    ),
+    (
+        133,
+        Modification::Bits(&[8]),
+        hex!("9ce9fef6d8ab1bf1bf887232eab590dd"),
+    ),
+    (
+        134,
+        Modification::Bits(&[31]),
+        hex!("9ce8fe76d8ab1bf1bf887232eab590dd"),
+    ),
+    (
+        135,
+        Modification::Bits(&[32]),
+        hex!("9ce8fef6d9ab1bf1bf887232eab590dd"),
+    ),
+    (
+        136,
+        Modification::Bits(&[33]),
+        hex!("9ce8fef6daab1bf1bf887232eab590dd"),
+    ),
+    (
+        137,
+        Modification::Bits(&[63]),
+        hex!("9ce8fef6d8ab1b71bf887232eab590dd"),
+    ),
+    (
+        138,
+        Modification::Bits(&[64]),
+        hex!("9ce8fef6d8ab1bf1be887232eab590dd"),
+    ),
+    (
+        139,
+        Modification::Bits(&[71]),
+        hex!("9ce8fef6d8ab1bf13f887232eab590dd"),
+    ),
+    (
+        140,
+        Modification::Bits(&[77]),
+        hex!("9ce8fef6d8ab1bf1bfa87232eab590dd"),
+    ),
+    (
+        141,
+        Modification::Bits(&[80]),
+        hex!("9ce8fef6d8ab1bf1bf887332eab590dd"),
+    ),
+    (
+        142,
+        Modification::Bits(&[96]),
+        hex!("9ce8fef6d8ab1bf1bf887232ebb590dd"),
+    ),
+    (
+        143,
+        Modification::Bits(&[97]),
+        hex!("9ce8fef6d8ab1bf1bf887232e8b590dd"),
+    ),
+    (
+        144,
+        Modification::Bits(&[103]),
+        hex!("9ce8fef6d8ab1bf1bf8872326ab590dd"),
+    ),
+    (
+        145,
+        Modification::Bits(&[120]),
+        hex!("9ce8fef6d8ab1bf1bf887232eab590dc"),
+    ),
+    (
+        146,
+        Modification::Bits(&[121]),
+        hex!("9ce8fef6d8ab1bf1bf887232eab590df"),
+    ),
+    (
+        147,
+        Modification::Bits(&[126]),
+        hex!("9ce8fef6d8ab1bf1bf887232eab5909d"),
+    ),
+    (
+        148,
+        Modification::Bits(&[127]),
+        hex!("9ce8fef6d8ab1bf1bf887232eab5905d"),
+    ),
+    (
+        149,
+        Modification::Bits(&[0, 64]),
+        hex!("9de8fef6d8ab1bf1be887232eab590dd"),
+    ),
+    (
+        150,
+        Modification::Bits(&[31, 63]),
+        hex!("9ce8fe76d8ab1b71bf887232eab590dd"),
+    ),
+    (
+        151,
+        Modification::Bits(&[63, 127]),
+        hex!("9ce8fef6d8ab1b71bf887232eab5905d"),
+    ),
+    (
+        152,
+        Modification::EveryByte(0xff),
+        hex!("631701092754e40e40778dcd154a6f22"),
+    ),
+    (
+        153,
+        Modification::Constant(0x00),
+        hex!("00000000000000000000000000000000"),
+    ),
+    (
+        154,
+        Modification::Constant(0xff),
+        hex!("ffffffffffffffffffffffffffffffff"),
+    ),
+    (
+        155,
+        Modification::EveryByte(0x80),
+        hex!("1c687e76582b9b713f08f2b26a35105d"),
+    ),
+    (
+        156,
+        Modification::EveryByte(0x01),
+        hex!("9de9fff7d9aa1af0be897333ebb491dc"),
+    ),
 ];
 
 fn check_valid(backend: Backend, v: &Valid) {
@@ -421,7 +537,10 @@ fn wycheproof_modified_tags_are_rejected_on_every_backend() {
             let mut buf = base.ct.to_vec();
             let result = aes256gcm_open(backend, &base.key, &base.iv, base.aad, &mut buf, tag);
             assert_eq!(result, Err(OpenError), "tcId {tc} opened on {backend:?}");
-            assert!(buf.iter().all(|&b| b == 0), "tcId {tc}: {backend:?} left bytes in the buffer");
+            assert!(
+                buf.iter().all(|&b| b == 0),
+                "tcId {tc}: {backend:?} left bytes in the buffer"
+            );
         }
     }
 }
@@ -455,20 +574,36 @@ fn valid_vectors_fail_when_any_input_changes() {
             if !v.ct.is_empty() {
                 let mut buf = v.ct.to_vec();
                 buf[0] ^= 0x01;
-                assert!(aes256gcm_open(backend, &v.key, &v.iv, v.aad, &mut buf, &v.tag).is_err(), "{}", v.source);
+                assert!(
+                    aes256gcm_open(backend, &v.key, &v.iv, v.aad, &mut buf, &v.tag).is_err(),
+                    "{}",
+                    v.source
+                );
             }
             let mut aad = v.aad.to_vec();
             aad.push(0);
             let mut buf = v.ct.to_vec();
-            assert!(aes256gcm_open(backend, &v.key, &v.iv, &aad, &mut buf, &v.tag).is_err(), "{}", v.source);
+            assert!(
+                aes256gcm_open(backend, &v.key, &v.iv, &aad, &mut buf, &v.tag).is_err(),
+                "{}",
+                v.source
+            );
             let mut iv = v.iv;
             iv[NONCE_LEN - 1] ^= 0x80;
             let mut buf = v.ct.to_vec();
-            assert!(aes256gcm_open(backend, &v.key, &iv, v.aad, &mut buf, &v.tag).is_err(), "{}", v.source);
+            assert!(
+                aes256gcm_open(backend, &v.key, &iv, v.aad, &mut buf, &v.tag).is_err(),
+                "{}",
+                v.source
+            );
             let mut key = v.key;
             key[0] ^= 0x01;
             let mut buf = v.ct.to_vec();
-            assert!(aes256gcm_open(backend, &key, &v.iv, v.aad, &mut buf, &v.tag).is_err(), "{}", v.source);
+            assert!(
+                aes256gcm_open(backend, &key, &v.iv, v.aad, &mut buf, &v.tag).is_err(),
+                "{}",
+                v.source
+            );
         }
     }
 }

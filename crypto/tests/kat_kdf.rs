@@ -123,13 +123,22 @@ fn argon2id_matches_rfc9106() {
         RFC9106_PARAMS,
     )
     .unwrap();
-    assert_eq!(fingerprint(&got), fingerprint(&MasterKey::from_bytes(RFC9106_TAG)));
+    assert_eq!(
+        fingerprint(&got),
+        fingerprint(&MasterKey::from_bytes(RFC9106_TAG))
+    );
 
     // Each of the optional inputs matters: dropping either changes the key.
     let no_secret =
         argon2id_with_secret(&RFC9106_PASSWORD, &RFC9106_SALT, &[], &RFC9106_AD, RFC9106_PARAMS).unwrap();
-    let no_ad =
-        argon2id_with_secret(&RFC9106_PASSWORD, &RFC9106_SALT, &RFC9106_SECRET, &[], RFC9106_PARAMS).unwrap();
+    let no_ad = argon2id_with_secret(
+        &RFC9106_PASSWORD,
+        &RFC9106_SALT,
+        &RFC9106_SECRET,
+        &[],
+        RFC9106_PARAMS,
+    )
+    .unwrap();
     assert_ne!(fingerprint(&no_secret), fingerprint(&got));
     assert_ne!(fingerprint(&no_ad), fingerprint(&got));
 }
@@ -159,5 +168,8 @@ fn passphrases_go_through_argon2id_with_the_salt_and_its_parameters() {
 #[test]
 fn associated_data_beyond_the_argon2_limit_is_a_typed_error() {
     let err = argon2id_with_secret(b"pw", &RFC9106_SALT, &[], &[0u8; 33], RFC9106_PARAMS).unwrap_err();
-    assert!(matches!(err, sqlvault_crypto::Error::InvalidKdfParams(_)), "{err:?}");
+    assert!(
+        matches!(err, sqlvault_crypto::Error::InvalidKdfParams(_)),
+        "{err:?}"
+    );
 }
