@@ -395,6 +395,13 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
             ffi::SQLITE_FCNTL_PDB if !arg.is_null() => {
                 // SAFETY: for FCNTL_PDB, `arg` points to the connection's `sqlite3*`.
                 state.db = unsafe { *arg.cast::<*mut ffi::sqlite3>() };
+                if let (Role::Main(main), Some(shared)) = (&mut state.role, &state.shared)
+                    && shared.key().is_none()
+                    // SAFETY: `state.db` is the connection opening this file, on this thread.
+                    && let Some(key) = unsafe { main_schema_key(state.db, file) }
+                {
+                    main.inherit_key(parent, key)?;
+                }
             }
             ffi::SQLITE_FCNTL_MMAP_SIZE => {
                 if !arg.is_null() {
@@ -497,6 +504,40 @@ fn pragma(
             Ok(Some(ffi::SQLITE_ERROR))
         }
         _ => Ok(None),
+    }
+}
+
+/// The key of the `main` database of `db`, if it is a keyed sqlvault file other than `file`.
+///
+/// A database SQLite opens for a connection without being given a key — the output of
+/// `VACUUM INTO`, a database `ATTACH`ed without one — takes its key from `main`, as with
+/// SQLCipher: a copy is never written in the clear by accident.
+///
+/// # Safety
+/// `db` is a valid connection used on this thread; `file` is a file being opened for it.
+unsafe fn main_schema_key(db: *mut ffi::sqlite3, file: *mut ffi::sqlite3_file) -> Option<KeyMaterial> {
+    let mut fp: *mut ffi::sqlite3_file = ptr::null_mut();
+    // SAFETY: FILE_POINTER writes one pointer; while `main` itself is being opened it is
+    // not yet attached to the connection and the call fails harmlessly.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            db,
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut fp).cast(),
+        )
+    };
+    // SAFETY: a non-null file pointer from SQLite is a live, open file; ours are
+    // recognised by their methods table, and their state is only read here.
+    unsafe {
+        if rc != ffi::SQLITE_OK || fp.is_null() || fp == file || !ptr::eq((*fp).pMethods, &IO_METHODS) {
+            return None;
+        }
+        let state = (*fp.cast::<VaultFile>()).state;
+        if state.is_null() {
+            return None;
+        }
+        (*state).shared.as_ref().and_then(|s| s.key())
     }
 }
 

@@ -36,7 +36,7 @@
 //! | file | unit sealed | position bound into the associated data |
 //! |---|---|---|
 //! | main database | each page | page number; page 1 also its clear header bytes |
-//! | `-wal` | each frame's page | frame index and the frame header's page number, commit size and WAL salts |
+//! | `-wal` | each frame's page | frame index and the frame header's page number and commit size |
 //! | `-journal` (DELETE, TRUNCATE, PERSIST) | each record's page | record offset and page number |
 //! | temp db, statement journal, transient files | 4 KiB blocks | block index (and a fresh random key per file) |
 //!
@@ -68,6 +68,7 @@ mod key;
 mod main_db;
 mod raw;
 mod shared;
+pub mod testing;
 mod wal;
 
 pub use connection::{attach, classify_error, open_connection};

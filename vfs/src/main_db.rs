@@ -51,6 +51,35 @@ impl MainDb {
         Ok(())
     }
 
+    /// Takes the key of the connection's main database, for a database opened without one:
+    /// a new file gets it whole (a passphrase database's copy keeps its salt, so the same
+    /// passphrase opens it); an existing raw-key database keeps its own salt. Anything
+    /// else stays unkeyed and will not open if it is encrypted.
+    pub(crate) fn inherit_key(&mut self, f: &mut dyn RawFile, from: KeyMaterial) -> Result<(), Fault> {
+        let raw = |salt: &DatabaseSalt| matches!(salt.kdf(), Ok(sqlvault_crypto::KdfKind::RawKey));
+        match read_salt(f) {
+            Ok(None) if raw(&from.salt) => {
+                let salt = DatabaseSalt::generate(sqlvault_crypto::KdfKind::RawKey)?;
+                self.set_key(
+                    f,
+                    KeyMaterial {
+                        master: from.master,
+                        salt,
+                    },
+                )
+            }
+            Ok(None) => self.set_key(f, from),
+            Ok(Some(salt)) if raw(&salt) && raw(&from.salt) => self.set_key(
+                f,
+                KeyMaterial {
+                    master: from.master,
+                    salt,
+                },
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Keys the database from a `PRAGMA key` value: reads the salt of an existing database
     /// (or makes one for a new, empty file) and runs the KDF it records.
     pub(crate) fn set_key_from_pragma(
