@@ -21,8 +21,10 @@ fn recorder() -> &'static FaultVfs {
 
 fn open_recorded(path: &std::path::Path) -> Connection {
     recorder();
-    let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), "sqlvault-over-recorder").unwrap();
-    conn.execute_batch(&format!("PRAGMA hexkey = '{}'", "5a".repeat(32))).unwrap();
+    let conn =
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), "sqlvault-over-recorder").unwrap();
+    conn.execute_batch(&format!("PRAGMA hexkey = '{}'", "5a".repeat(32)))
+        .unwrap();
     conn
 }
 
@@ -38,7 +40,10 @@ fn spill_workload(conn: &Connection, journal_mode: &str) {
     for i in 0..20_000 {
         tx.execute(
             "INSERT INTO t(grp, body) VALUES (?1, ?2)",
-            ((i % 97) as i64, format!("{}-{i}-{}", String::from_utf8_lossy(MARKER), "x".repeat(i % 300))),
+            (
+                (i % 97) as i64,
+                format!("{}-{i}-{}", String::from_utf8_lossy(MARKER), "x".repeat(i % 300)),
+            ),
         )
         .unwrap();
     }
@@ -47,7 +52,9 @@ fn spill_workload(conn: &Connection, journal_mode: &str) {
     let mut stmt = conn.prepare("SELECT body FROM t ORDER BY body DESC").unwrap();
     let n = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().count();
     assert_eq!(n, 20_000);
-    let mut stmt = conn.prepare("SELECT grp, group_concat(body) FROM t GROUP BY grp ORDER BY 2").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT grp, group_concat(body) FROM t GROUP BY grp ORDER BY 2")
+        .unwrap();
     let g = stmt.query_map([], |r| r.get::<_, i64>(0)).unwrap().count();
     assert_eq!(g, 97);
     // A temp table, a temp index, and a big savepoint rolled back (statement journal spill).
@@ -84,11 +91,19 @@ fn no_marker_in_any_byte_written_in_any_journal_mode() {
             assert!(!contains(new, MARKER), "{mode}: marker written to {name:?}");
         }
         // The workload must really have spilled to temp files, or this test proves nothing.
-        assert!(temp_bytes > 100_000, "{mode}: only {temp_bytes} bytes went to temp files");
-        assert!(files_containing(dir.path(), MARKER).is_empty(), "{mode}: marker on disk");
+        assert!(
+            temp_bytes > 100_000,
+            "{mode}: only {temp_bytes} bytes went to temp files"
+        );
+        assert!(
+            files_containing(dir.path(), MARKER).is_empty(),
+            "{mode}: marker on disk"
+        );
         // And the data is all there.
         let conn = open_recorded(&path);
-        let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 20_000, "{mode}");
     }
 }
