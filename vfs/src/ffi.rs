@@ -39,6 +39,7 @@ thread_local! {
 /// SQLite opens the main file synchronously inside `sqlite3_open_v2` / `ATTACH`, on the
 /// calling thread, so a thread-local hand-off reaches exactly that file and the key
 /// never has to travel through a filename.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn with_open_key<T>(key: KeyMaterial, open: impl FnOnce() -> T) -> T {
     NEXT_OPEN_KEY.with(|k| *k.borrow_mut() = Some(key));
     let out = open();
@@ -53,6 +54,7 @@ thread_local! {
 }
 
 /// Takes the last fault recorded on this thread.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn take_thread_fault() -> Option<Fault> {
     LAST_THREAD_FAULT.with(|f| f.take())
 }
@@ -481,11 +483,7 @@ fn pragma(
                 Key::parse_pragma(&value)
             };
             if let Err(fault) = main.set_key_from_pragma(parent, &key, Argon2Params::default()) {
-                let text = fault
-                    .to_error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "cannot set key".into());
-                message(&text);
+                message(&fault.to_string());
                 return Ok(Some(ffi::SQLITE_ERROR));
             }
             if parent.size()? == 0 && !state.db.is_null() {
@@ -761,7 +759,7 @@ fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<KeyMaterial>, Fault> {
     };
     // SAFETY: as above; the database path is the filename itself.
     let path = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
-    let salt = crate::key::salt_of(std::path::Path::new(&path)).map_err(|_| Fault::NotSqlvault)?;
+    let salt = crate::main_db::salt_of_path(std::path::Path::new(&path))?;
     let salt = match salt {
         Some(s) => s,
         None => sqlvault_crypto::DatabaseSalt::generate_for(&key, Argon2Params::default())?,
@@ -824,10 +822,14 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
         .map(CString::new)
         .transpose()
         .map_err(|_| ffi::SQLITE_MISUSE)?;
-    // SAFETY: sqlite3_initialize may be called any number of times.
-    let rc = unsafe { ffi::sqlite3_initialize() };
-    if rc != ffi::SQLITE_OK {
-        return Err(rc);
+    // SAFETY: sqlite3_initialize may be called any number of times. (A loaded extension
+    // has no such entry in its API table; the host has initialised SQLite already.)
+    #[cfg(not(feature = "loadable-extension"))]
+    {
+        let rc = unsafe { ffi::sqlite3_initialize() };
+        if rc != ffi::SQLITE_OK {
+            return Err(rc);
+        }
     }
     // SAFETY: a NULL name finds the default VFS; the names are NUL-terminated.
     let existing = unsafe { ffi::sqlite3_vfs_find(cname.as_ptr()) };

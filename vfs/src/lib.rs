@@ -60,25 +60,37 @@
 //!   A connection given no key passes its files through untouched, as with SQLCipher.
 
 mod block_file;
+#[cfg(feature = "rusqlite")]
 mod connection;
 mod error;
+mod extension;
 mod ffi;
 mod journal;
+#[cfg(feature = "rusqlite")]
 mod key;
 mod main_db;
 mod raw;
 mod shared;
+#[cfg(not(feature = "loadable-extension"))]
 pub mod testing;
 mod wal;
 
+#[cfg(feature = "rusqlite")]
 pub use connection::{attach, classify_error, open_connection};
-pub use error::{Error, FileKind};
+#[cfg(feature = "rusqlite")]
+pub use error::Error;
+pub use error::FileKind;
+#[cfg(feature = "loadable-extension")]
+pub use extension::sqlite3_sqlvault_init;
+pub use extension::sqlvault_register;
+#[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
 
 /// The name the VFS is registered under by [`open_connection`].
 pub const VFS_NAME: &str = "sqlvault";
 
+#[cfg(feature = "rusqlite")]
 /// Registers the sqlvault VFS under `name`, layered over the VFS named `parent`
 /// (`None`: SQLite's default, the OS VFS). Registering a name twice is a no-op.
 ///

@@ -253,6 +253,34 @@ fn classify_page1(prefix: &[u8; SALT_LEN]) -> Fault {
     }
 }
 
+/// The salt at the start of the file at `path`, read with std I/O before SQLite opens
+/// it: `None` if the file is missing or empty.
+pub(crate) fn salt_of_path(path: &std::path::Path) -> Result<Option<DatabaseSalt>, Fault> {
+    use std::io::Read;
+    let io_error = |_| Fault::Parent(libsqlite3_sys::SQLITE_IOERR_READ);
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut prefix = [0u8; SALT_LEN];
+    let mut got = 0;
+    while got < SALT_LEN {
+        match file.read(&mut prefix[got..]).map_err(io_error)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    match got {
+        0 => Ok(None),
+        SALT_LEN if &prefix == SQLITE_MAGIC => Err(Fault::Plaintext),
+        SALT_LEN => DatabaseSalt::parse(prefix)
+            .map(Some)
+            .map_err(|_| Fault::NotSqlvault),
+        _ => Err(Fault::NotSqlvault),
+    }
+}
+
 /// The salt of an existing database, or `None` for an empty file.
 pub(crate) fn read_salt(f: &mut dyn RawFile) -> Result<Option<DatabaseSalt>, Fault> {
     let mut prefix = [0u8; SALT_LEN];
