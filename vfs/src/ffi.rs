@@ -822,10 +822,11 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
         .map(CString::new)
         .transpose()
         .map_err(|_| ffi::SQLITE_MISUSE)?;
-    // SAFETY: sqlite3_initialize may be called any number of times. (A loaded extension
-    // has no such entry in its API table; the host has initialised SQLite already.)
+    // A loaded extension has no sqlite3_initialize in its API table; the host has
+    // initialised SQLite already.
     #[cfg(not(feature = "loadable-extension"))]
     {
+        // SAFETY: sqlite3_initialize may be called any number of times.
         let rc = unsafe { ffi::sqlite3_initialize() };
         if rc != ffi::SQLITE_OK {
             return Err(rc);
