@@ -65,7 +65,9 @@ pub enum PagePosition {
         pgno: u32,
     },
     /// Block `index` of a block-structured file (temp files, statement journals); the
-    /// buffer may be any length from 1 to 65536 bytes plus the trailer.
+    /// buffer may be any length from 1 to 65536 bytes plus the trailer. Unlike a page,
+    /// a block's trailer region is not checked for zeros when sealing (the VFS adds it;
+    /// SQLite never sees it): whatever it holds is overwritten, and it opens as zeros.
     Block {
         /// Index of the block in the file.
         index: u64,
