@@ -52,7 +52,8 @@ fn page_ciphers_agree_on_every_page_size_and_position_kind() {
             PagePosition::Database { pgno: 2 },
             PagePosition::WalFrame {
                 frame: 0,
-                header: rng.array(),
+                pgno: rng.next_u32(),
+                commit_size: rng.next_u32(),
             },
             PagePosition::Journal { offset: 512, pgno: 3 },
             PagePosition::Block { index: 0 },
