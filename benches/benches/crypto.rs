@@ -23,6 +23,11 @@
 //! `SQLVAULT_BENCH_CPU_TIME=1` to measure the benchmark thread's CPU time instead
 //! (`CLOCK_THREAD_CPUTIME_ID`), which leaves out the time other processes hold the core.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark setup: a failure is a bug to see at once"
+)]
+
 use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};

@@ -491,7 +491,8 @@ mod tests {
             (
                 PagePosition::WalFrame {
                     frame: 1,
-                    header: [4; 16],
+                    pgno: 4,
+                    commit_size: 0,
                 },
                 vec![0x44; 1024],
             ),

@@ -30,7 +30,7 @@ fn assert_rejected(cipher: &mut PageCipher, sealed: &[u8], pos: PagePosition, wh
 fn sealed_at(cipher: &mut PageCipher, rng: &mut Rng, pos: PagePosition, size: usize) -> (Vec<u8>, Vec<u8>) {
     let plain = plain_for(rng, pos, size);
     let mut page = plain.clone();
-    cipher.seal(&mut page, pos).unwrap();
+    cipher.seal(&mut page, pos).expect("a well-formed page seals");
     (plain, page)
 }
 
