@@ -8,6 +8,8 @@
 //! reader is made once and shared, and the tamper tests use the cheap v2 (4,000 iterations) and
 //! raw-key fixtures where they can.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
@@ -32,14 +34,62 @@ struct Fixture {
 }
 
 const FIXTURES: &[Fixture] = &[
-    Fixture { name: "v4-default", key: "v4 default passphrase", version: 4, page_size: 4096, wal: false },
-    Fixture { name: "v4-page8192", key: "v4 page 8192 passphrase", version: 4, page_size: 8192, wal: false },
-    Fixture { name: "v4-wal", key: "v4 wal passphrase", version: 4, page_size: 4096, wal: true },
-    Fixture { name: "v4-rawkey", key: "x'2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe'", version: 4, page_size: 4096, wal: true },
-    Fixture { name: "v3-default", key: "v3 default passphrase", version: 3, page_size: 1024, wal: false },
-    Fixture { name: "v3-page4096", key: "v3 page 4096 passphrase", version: 3, page_size: 4096, wal: false },
-    Fixture { name: "v3-wal", key: "v3 wal passphrase", version: 3, page_size: 1024, wal: true },
-    Fixture { name: "v2-kdf4000", key: "v2 passphrase", version: 2, page_size: 1024, wal: false },
+    Fixture {
+        name: "v4-default",
+        key: "v4 default passphrase",
+        version: 4,
+        page_size: 4096,
+        wal: false,
+    },
+    Fixture {
+        name: "v4-page8192",
+        key: "v4 page 8192 passphrase",
+        version: 4,
+        page_size: 8192,
+        wal: false,
+    },
+    Fixture {
+        name: "v4-wal",
+        key: "v4 wal passphrase",
+        version: 4,
+        page_size: 4096,
+        wal: true,
+    },
+    Fixture {
+        name: "v4-rawkey",
+        key: "x'2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe'",
+        version: 4,
+        page_size: 4096,
+        wal: true,
+    },
+    Fixture {
+        name: "v3-default",
+        key: "v3 default passphrase",
+        version: 3,
+        page_size: 1024,
+        wal: false,
+    },
+    Fixture {
+        name: "v3-page4096",
+        key: "v3 page 4096 passphrase",
+        version: 3,
+        page_size: 4096,
+        wal: false,
+    },
+    Fixture {
+        name: "v3-wal",
+        key: "v3 wal passphrase",
+        version: 3,
+        page_size: 1024,
+        wal: true,
+    },
+    Fixture {
+        name: "v2-kdf4000",
+        key: "v2 passphrase",
+        version: 2,
+        page_size: 1024,
+        wal: false,
+    },
 ];
 
 fn dir() -> PathBuf {
@@ -96,7 +146,10 @@ fn format_value(v: ValueRef<'_>) -> String {
         ValueRef::Real(r) => format!("{r:?}"),
         ValueRef::Text(t) => {
             let t = String::from_utf8_lossy(t);
-            format!("'{}'", t.replace('\\', "\\\\").replace('\n', "\\n").replace('|', "\\|"))
+            format!(
+                "'{}'",
+                t.replace('\\', "\\\\").replace('\n', "\\n").replace('|', "\\|")
+            )
         }
         ValueRef::Blob(b) => format!("x'{}'", b.iter().map(|x| format!("{x:02X}")).collect::<String>()),
     }
@@ -117,14 +170,18 @@ fn run(conn: &Connection, sql: &str) -> Vec<String> {
 /// Deserializes a decrypted image into an in-memory stock SQLite connection.
 fn deserialize(image: &[u8]) -> Connection {
     let mut conn = Connection::open_in_memory().unwrap();
-    conn.deserialize_read_exact(MAIN_DB, image, image.len(), true).unwrap();
+    conn.deserialize_read_exact(MAIN_DB, image, image.len(), true)
+        .unwrap();
     conn.create_scalar_function(
         "sha256hex",
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             let bytes = ctx.get_raw(0).as_bytes_or_null()?.unwrap_or_default();
-            Ok(Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
+            Ok(Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>())
         },
     )
     .unwrap();
@@ -134,7 +191,11 @@ fn deserialize(image: &[u8]) -> Connection {
 fn check_fixture(name: &str) {
     let f = fixture(name);
     let reader = reader(name);
-    assert_eq!(reader.compatibility(), Some(f.version), "{name}: detected version");
+    assert_eq!(
+        reader.compatibility(),
+        Some(f.version),
+        "{name}: detected version"
+    );
     assert_eq!(reader.page_size(), f.page_size, "{name}: detected page size");
     assert_eq!(reader.wal_summary().is_some(), f.wal);
     if let Some(wal) = reader.wal_summary() {
@@ -144,7 +205,9 @@ fn check_fixture(name: &str) {
     }
 
     let mut progress = Vec::new();
-    let image = reader.decrypt_image_with_progress(|done, total| progress.push((done, total))).unwrap();
+    let image = reader
+        .decrypt_image_with_progress(|done, total| progress.push((done, total)))
+        .unwrap();
     assert_eq!(image.len(), reader.page_count() as usize * f.page_size as usize);
     assert_eq!(progress.len(), reader.page_count() as usize);
     assert_eq!(progress.last(), Some(&(reader.page_count(), reader.page_count())));
@@ -153,12 +216,19 @@ fn check_fixture(name: &str) {
     let reserve = reader.params().reserve();
     assert_eq!(usize::from(image[20]), reserve);
     for page in image.chunks(f.page_size as usize) {
-        assert!(page[page.len() - reserve..].iter().all(|&b| b == 0), "{name}: reserve not zeroed");
+        assert!(
+            page[page.len() - reserve..].iter().all(|&b| b == 0),
+            "{name}: reserve not zeroed"
+        );
     }
 
     let conn = deserialize(&image);
     assert_eq!(run(&conn, "PRAGMA integrity_check"), ["'ok'"], "{name}");
-    assert_eq!(run(&conn, "PRAGMA page_size"), [f.page_size.to_string()], "{name}");
+    assert_eq!(
+        run(&conn, "PRAGMA page_size"),
+        [f.page_size.to_string()],
+        "{name}"
+    );
     for (query, rows) in expected(name) {
         assert_eq!(run(&conn, &query), rows, "{name}: {query}");
     }
@@ -208,10 +278,16 @@ fn v2_kdf4000_matches_sqlcipher() {
 
 #[test]
 fn detection_tells_versions_and_page_sizes_apart() {
-    let seen: Vec<(u8, u32)> = ["v4-default", "v4-page8192", "v3-default", "v3-page4096", "v2-kdf4000"]
-        .iter()
-        .map(|n| (reader(n).compatibility().unwrap(), reader(n).page_size()))
-        .collect();
+    let seen: Vec<(u8, u32)> = [
+        "v4-default",
+        "v4-page8192",
+        "v3-default",
+        "v3-page4096",
+        "v2-kdf4000",
+    ]
+    .iter()
+    .map(|n| (reader(n).compatibility().unwrap(), reader(n).page_size()))
+    .collect();
     assert_eq!(seen, [(4, 4096), (4, 8192), (3, 1024), (3, 4096), (2, 1024)]);
     assert_eq!(reader("v4-default").params(), SqlcipherParams::v4());
     assert_eq!(reader("v3-default").params(), SqlcipherParams::v3());
@@ -223,19 +299,35 @@ fn explicit_parameters_open_the_same_database() {
     // v2 = v3 defaults with kdf_iter overridden, and the legacy(2) shorthand.
     let key = SqlcipherKey::parse(fixture("v2-kdf4000").key);
     let want = reader("v2-kdf4000").decrypt_image().unwrap();
-    for params in [SqlcipherParams::v3().with_kdf_iter(4000), SqlcipherParams::legacy(2).unwrap()] {
-        let r = SqlcipherReader::open(SqlcipherSource::from_bytes(db_bytes("v2-kdf4000")), &key, params).unwrap();
+    for params in [
+        SqlcipherParams::v3().with_kdf_iter(4000),
+        SqlcipherParams::legacy(2).unwrap(),
+    ] {
+        let r =
+            SqlcipherReader::open(SqlcipherSource::from_bytes(db_bytes("v2-kdf4000")), &key, params).unwrap();
         assert_eq!(*r.decrypt_image().unwrap(), *want);
     }
     // The v3 defaults' 64,000 iterations do not open it, nor v3 with the wrong page size.
     for params in [SqlcipherParams::v3(), SqlcipherParams::v2().with_page_size(4096)] {
-        let err = SqlcipherReader::open(SqlcipherSource::from_bytes(db_bytes("v2-kdf4000")), &key, params).unwrap_err();
-        assert!(matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 1 }), "{err}");
+        let err = SqlcipherReader::open(SqlcipherSource::from_bytes(db_bytes("v2-kdf4000")), &key, params)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 1 }),
+            "{err}"
+        );
     }
     // A raw key with an explicit page size, from bytes (db and WAL given separately).
     let source = SqlcipherSource::from_bytes(db_bytes("v4-rawkey")).with_wal_bytes(wal_bytes("v4-rawkey"));
-    let r = SqlcipherReader::open(source, &SqlcipherKey::parse(fixture("v4-rawkey").key), SqlcipherParams::v4()).unwrap();
-    assert_eq!(*r.decrypt_image().unwrap(), *reader("v4-rawkey").decrypt_image().unwrap());
+    let r = SqlcipherReader::open(
+        source,
+        &SqlcipherKey::parse(fixture("v4-rawkey").key),
+        SqlcipherParams::v4(),
+    )
+    .unwrap();
+    assert_eq!(
+        *r.decrypt_image().unwrap(),
+        *reader("v4-rawkey").decrypt_image().unwrap()
+    );
 }
 
 #[test]
@@ -256,14 +348,21 @@ fn wrong_passphrase_is_the_wrong_key_error() {
     // detect tries v4, v3 and v2, every page size each: 3 × 7 valid combinations.
     let source = SqlcipherSource::open_path(db_path("v4-default")).unwrap();
     let err = SqlcipherReader::detect(source, &SqlcipherKey::passphrase("not the passphrase")).unwrap_err();
-    assert!(matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 21 }), "{err}");
+    assert!(
+        matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 21 }),
+        "{err}"
+    );
     assert!(err.to_string().contains("wrong key"), "{err}");
 
     let mut other_key = [0u8; 32];
     other_key[0] = 1;
     let source = SqlcipherSource::from_bytes(db_bytes("v4-rawkey")).with_wal_bytes(wal_bytes("v4-rawkey"));
-    let err = SqlcipherReader::open(source, &SqlcipherKey::raw(other_key), SqlcipherParams::v4()).unwrap_err();
-    assert!(matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 1 }), "{err}");
+    let err =
+        SqlcipherReader::open(source, &SqlcipherKey::raw(other_key), SqlcipherParams::v4()).unwrap_err();
+    assert!(
+        matches!(err, Error::WrongKeyOrNotSqlcipher { attempts: 1 }),
+        "{err}"
+    );
 }
 
 fn open_v2(db: Vec<u8>) -> Result<SqlcipherReader, Error> {
@@ -280,16 +379,32 @@ fn flipped_byte_in_page_3_is_tampered_page_3() {
     let page = 1024;
     let reserve = SqlcipherParams::v2().reserve(); // 48: IV 16, HMAC-SHA1 20, filler 12
     // Body, IV and HMAC bytes of page 3 are all authenticated.
-    for offset in [0, 500, page - reserve - 1, page - reserve, page - reserve + 16, page - reserve + 35] {
+    for offset in [
+        0,
+        500,
+        page - reserve - 1,
+        page - reserve,
+        page - reserve + 16,
+        page - reserve + 35,
+    ] {
         let mut db = db_bytes("v2-kdf4000");
         db[2 * page + offset] ^= 0x01;
         let r = open_v2(db).unwrap(); // page 1 is fine
         let err = r.decrypt_image().unwrap_err();
-        assert!(matches!(err, Error::TamperedPage { pgno: 3 }), "offset {offset}: {err}");
+        assert!(
+            matches!(err, Error::TamperedPage { pgno: 3 }),
+            "offset {offset}: {err}"
+        );
         assert!(err.to_string().contains("page 3"), "{err}");
         let mut out = vec![0xAA; page];
-        assert!(matches!(r.read_page(3, &mut out), Err(Error::TamperedPage { pgno: 3 })));
-        assert!(out.iter().all(|&b| b == 0), "no plaintext of a failed page is handed out");
+        assert!(matches!(
+            r.read_page(3, &mut out),
+            Err(Error::TamperedPage { pgno: 3 })
+        ));
+        assert!(
+            out.iter().all(|&b| b == 0),
+            "no plaintext of a failed page is handed out"
+        );
         assert_eq!(*r.page(2).unwrap(), *good.page(2).unwrap());
         assert_eq!(*r.page(4).unwrap(), *good.page(4).unwrap());
     }
@@ -305,7 +420,11 @@ fn flipped_byte_in_page_3_is_tampered_page_3() {
 fn flipped_byte_in_a_v4_page_is_tampered_and_in_page_1_is_wrong_key() {
     let key = SqlcipherKey::parse(fixture("v4-rawkey").key);
     let open = |db: Vec<u8>, wal: Vec<u8>| {
-        SqlcipherReader::open(SqlcipherSource::from_bytes(db).with_wal_bytes(wal), &key, SqlcipherParams::v4())
+        SqlcipherReader::open(
+            SqlcipherSource::from_bytes(db).with_wal_bytes(wal),
+            &key,
+            SqlcipherParams::v4(),
+        )
     };
     // Page 1 of v4-rawkey lives in the WAL, so tamper the db file of v4-default via its page 3
     // with the SQLCipher 4 KDF, once.
@@ -317,14 +436,20 @@ fn flipped_byte_in_a_v4_page_is_tampered_and_in_page_1_is_wrong_key() {
         SqlcipherParams::v4(),
     )
     .unwrap();
-    assert!(matches!(r.decrypt_image().unwrap_err(), Error::TamperedPage { pgno: 3 }));
+    assert!(matches!(
+        r.decrypt_image().unwrap_err(),
+        Error::TamperedPage { pgno: 3 }
+    ));
 
     // A changed salt or page-1 byte: page 1 fails, which is reported as a wrong key.
     for offset in [0, 15, 16, 1000] {
         let mut db = db_bytes("v2-kdf4000");
         db[offset] ^= 0x01;
         let err = open_v2(db).unwrap_err();
-        assert!(matches!(err, Error::WrongKeyOrNotSqlcipher { .. }), "offset {offset}: {err}");
+        assert!(
+            matches!(err, Error::WrongKeyOrNotSqlcipher { .. }),
+            "offset {offset}: {err}"
+        );
     }
     // Raw-key WAL database whose db-file page 1 is older than the WAL's: still opens.
     assert!(open(db_bytes("v4-rawkey"), wal_bytes("v4-rawkey")).is_ok());
@@ -346,7 +471,10 @@ fn truncated_files_are_reported() {
     let full = db_bytes("v2-kdf4000");
     // Missing the last page: page 1's header still counts it.
     let err = open_v2(full[..full.len() - 1024].to_vec()).unwrap_err();
-    assert!(matches!(err, Error::Truncated { needed, .. } if needed == full.len() as u64), "{err}");
+    assert!(
+        matches!(err, Error::Truncated { needed, .. } if needed == full.len() as u64),
+        "{err}"
+    );
     // Ends in the middle of a page.
     let err = open_v2(full[..full.len() - 100].to_vec()).unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
@@ -358,7 +486,16 @@ fn truncated_files_are_reported() {
     let key = SqlcipherKey::raw([7; 32]);
     let err = SqlcipherReader::detect(SqlcipherSource::from_bytes(vec![1u8; 300]), &key).unwrap_err();
     // 512-byte pages cannot hold SQLCipher's reserve, so 1024 is the smallest page size tried.
-    assert!(matches!(err, Error::Truncated { len: 300, needed: 1024 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                len: 300,
+                needed: 1024
+            }
+        ),
+        "{err}"
+    );
     // The WAL-only database without its WAL (or with a WAL cut inside its header, which SQLite
     // ignores): the db file's page 1 is the one-page database as it was when WAL mode was
     // switched on, before any table existed.
@@ -377,13 +514,16 @@ fn truncated_files_are_reported() {
 #[test]
 fn plaintext_and_random_files_are_refused() {
     let mut conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
     let plain = conn.serialize(MAIN_DB).unwrap().to_vec();
     let key = SqlcipherKey::raw([7; 32]);
     let err = SqlcipherReader::detect(SqlcipherSource::from_bytes(plain), &key).unwrap_err();
     assert!(matches!(err, Error::NotEncrypted), "{err}");
 
-    let noise: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let noise: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let err = SqlcipherReader::detect(SqlcipherSource::from_bytes(noise), &key).unwrap_err();
     assert!(matches!(err, Error::WrongKeyOrNotSqlcipher { .. }), "{err}");
 }
@@ -492,7 +632,16 @@ fn pages_iterator_and_read_page_agree_with_the_image() {
     }
     assert_eq!(n, r.page_count());
     let mut out = vec![0; ps];
-    assert!(matches!(r.read_page(0, &mut out), Err(Error::PageOutOfRange { .. })));
-    assert!(matches!(r.read_page(r.page_count() + 1, &mut out), Err(Error::PageOutOfRange { .. })));
-    assert!(matches!(r.read_page(1, &mut out[..10]), Err(Error::BadParameters(_))));
+    assert!(matches!(
+        r.read_page(0, &mut out),
+        Err(Error::PageOutOfRange { .. })
+    ));
+    assert!(matches!(
+        r.read_page(r.page_count() + 1, &mut out),
+        Err(Error::PageOutOfRange { .. })
+    ));
+    assert!(matches!(
+        r.read_page(1, &mut out[..10]),
+        Err(Error::BadParameters(_))
+    ));
 }

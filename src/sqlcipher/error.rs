@@ -81,7 +81,10 @@ impl fmt::Display for Error {
             Error::BadParameters(why) => write!(f, "bad SQLCipher parameters: {why}"),
             Error::Malformed(why) => write!(f, "malformed SQLCipher database: {why}"),
             Error::PageOutOfRange { pgno, page_count } => {
-                write!(f, "page {pgno} is out of range (the database has {page_count} pages)")
+                write!(
+                    f,
+                    "page {pgno} is out of range (the database has {page_count} pages)"
+                )
             }
             Error::ImageTooLarge { bytes } => {
                 write!(f, "the decrypted database ({bytes} bytes) does not fit in memory")

@@ -212,6 +212,7 @@ impl fmt::Debug for DerivedKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 
@@ -227,8 +228,10 @@ mod tests {
 
         let full = format!("X'{}{}{}'", "11".repeat(32), "33".repeat(32), "22".repeat(16));
         let k = SqlcipherKey::parse(&full);
-        assert!(matches!(k.0, KeyMaterial::Raw { hmac_key: Some(h), salt: Some(_), .. }
-            if h == [0x33; 32]));
+        assert!(
+            matches!(k.0, KeyMaterial::Raw { hmac_key: Some(h), salt: Some(_), .. }
+            if h == [0x33; 32])
+        );
 
         for passphrase in ["x'0a'", "x'zz'", "x'0a0", "secret", ""] {
             assert!(!SqlcipherKey::parse(passphrase).is_raw(), "{passphrase}");
@@ -260,8 +263,8 @@ mod tests {
         assert_eq!(
             out,
             [
-                0xea, 0x6c, 0x01, 0x4d, 0xc7, 0x2d, 0x6f, 0x8c, 0xcd, 0x1e, 0xd9, 0x2a, 0xce,
-                0x1d, 0x41, 0xf0, 0xd8, 0xde, 0x89, 0x57
+                0xea, 0x6c, 0x01, 0x4d, 0xc7, 0x2d, 0x6f, 0x8c, 0xcd, 0x1e, 0xd9, 0x2a, 0xce, 0x1d, 0x41,
+                0xf0, 0xd8, 0xde, 0x89, 0x57
             ]
         );
     }
@@ -273,7 +276,13 @@ mod tests {
         let keys = SqlcipherKey::raw([1; KEY_LEN]).derive(&salt, &params).unwrap();
         assert_eq!(keys.enc, [1; KEY_LEN]);
         let mut expect = [0u8; KEY_LEN];
-        pbkdf2(HashAlgorithm::Sha512, &[1; KEY_LEN], &[7 ^ 0x3a; SALT_LEN], 2, &mut expect);
+        pbkdf2(
+            HashAlgorithm::Sha512,
+            &[1; KEY_LEN],
+            &[7 ^ 0x3a; SALT_LEN],
+            2,
+            &mut expect,
+        );
         assert_eq!(keys.hmac, expect);
         assert!(matches!(
             SqlcipherKey::passphrase("").derive(&salt, &params),

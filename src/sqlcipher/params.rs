@@ -146,9 +146,9 @@ impl SqlcipherParams {
     /// The SQLCipher major version whose defaults these are, page size aside (page size is
     /// detected separately), if any.
     pub fn compatibility(&self) -> Option<u8> {
-        [4u8, 3, 2].into_iter().find(|&v| {
-            Self::legacy(v).is_ok_and(|d| d.with_page_size(self.page_size) == *self)
-        })
+        [4u8, 3, 2]
+            .into_iter()
+            .find(|&v| Self::legacy(v).is_ok_and(|d| d.with_page_size(self.page_size) == *self))
     }
 
     /// Checks that the settings describe a readable database.
@@ -178,6 +178,7 @@ impl SqlcipherParams {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 
@@ -188,7 +189,9 @@ mod tests {
         assert_eq!(SqlcipherParams::v4().reserve(), 80);
         assert_eq!(SqlcipherParams::v3().reserve(), 48);
         assert_eq!(
-            SqlcipherParams::v4().with_hmac_algorithm(HashAlgorithm::Sha256).reserve(),
+            SqlcipherParams::v4()
+                .with_hmac_algorithm(HashAlgorithm::Sha256)
+                .reserve(),
             48
         );
     }

@@ -91,11 +91,7 @@ impl SqlcipherReader {
     /// - [`Error::Truncated`] if the file is shorter than the database;
     /// - [`Error::Malformed`] if page 1 authenticates but contradicts the parameters or the WAL;
     /// - [`Error::Io`] if reading fails.
-    pub fn open(
-        source: SqlcipherSource,
-        key: &SqlcipherKey,
-        params: SqlcipherParams,
-    ) -> Result<Self, Error> {
+    pub fn open(source: SqlcipherSource, key: &SqlcipherKey, params: SqlcipherParams) -> Result<Self, Error> {
         params.validate()?;
         check_not_plaintext(&source)?;
         let mut cache = Cache::default();
@@ -430,7 +426,7 @@ fn authenticate(
         )
         .into());
     }
-    if db_len % page_size as u64 != 0 {
+    if !db_len.is_multiple_of(page_size as u64) {
         return Err(Error::Truncated {
             len: db_len,
             needed: db_len.next_multiple_of(page_size as u64),
@@ -448,8 +444,7 @@ fn authenticate(
             if in_header != 0 && page1[24..28] == page1[92..96] {
                 in_header
             } else {
-                u32::try_from(file_pages)
-                    .map_err(|_| Error::Malformed("more pages than SQLite allows"))?
+                u32::try_from(file_pages).map_err(|_| Error::Malformed("more pages than SQLite allows"))?
             }
         }
     };
@@ -459,9 +454,8 @@ fn authenticate(
     // Every page must be somewhere: in the WAL, in the file, or be the lock-byte page.
     if u64::from(page_count) > file_pages {
         let pending = pending_byte_page(params.page_size);
-        let missing = (file_pages as u32 + 1..=page_count).find(|&pgno| {
-            pgno != pending && !wal.is_some_and(|w| w.frames.contains_key(&pgno))
-        });
+        let missing = (file_pages as u32 + 1..=page_count)
+            .find(|&pgno| pgno != pending && !wal.is_some_and(|w| w.frames.contains_key(&pgno)));
         if let Some(pgno) = missing {
             return Err(Error::Truncated {
                 len: db_len,

@@ -105,8 +105,7 @@ impl WalIndex {
             // A commit that shrank the database drops the frames of pages past its end.
             index.frames.retain(|&pgno, _| pgno <= size);
         }
-        index.summary.frames_ignored =
-            index.summary.frames_in_file - index.summary.frames_committed;
+        index.summary.frames_ignored = index.summary.frames_in_file - index.summary.frames_committed;
         Ok(Some(index))
     }
 }
@@ -135,6 +134,7 @@ fn checksum(big_endian: bool, data: &[u8], (mut s0, mut s1): (u32, u32)) -> (u32
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 
@@ -152,7 +152,7 @@ mod tests {
             let mut head = Vec::new();
             head.extend_from_slice(&pgno.to_be_bytes());
             head.extend_from_slice(&commit.to_be_bytes());
-            head.extend_from_slice(&out[16..24].to_vec());
+            head.extend_from_slice(&out[16..24]);
             let page = vec![pgno as u8; page_size as usize];
             s = checksum(big_endian, &page, checksum(big_endian, &head[..8], s));
             head.extend_from_slice(&s.0.to_be_bytes());
