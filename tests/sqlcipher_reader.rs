@@ -344,6 +344,26 @@ fn raw_key_with_salt_form_opens_and_a_wrong_salt_does_not() {
 }
 
 #[test]
+fn passphrase_kdf_is_pbkdf2_of_the_file_salt() {
+    // SQLCipher derives the HMAC key from the encryption key the same way for passphrases and
+    // raw keys, so the raw key PBKDF2-HMAC-SHA1("v2 passphrase", file salt, 4000) opens the v2
+    // fixture: this pins down the KDF's inputs (passphrase bytes, salt = first 16 bytes).
+    let db = db_bytes("v2-kdf4000");
+    let mut key = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha1::Sha1>(b"v2 passphrase", &db[..16], 4000, &mut key);
+    let r = SqlcipherReader::open(
+        SqlcipherSource::from_bytes(db),
+        &SqlcipherKey::raw(key),
+        SqlcipherParams::v2(),
+    )
+    .unwrap();
+    assert_eq!(
+        *r.decrypt_image().unwrap(),
+        *reader("v2-kdf4000").decrypt_image().unwrap()
+    );
+}
+
+#[test]
 fn wrong_passphrase_is_the_wrong_key_error() {
     // detect tries v4, v3 and v2, every page size each: 3 × 7 valid combinations.
     let source = SqlcipherSource::open_path(db_path("v4-default")).unwrap();

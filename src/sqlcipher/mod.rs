@@ -51,7 +51,10 @@
 //!   an old copy of a page, or an older WAL frame with its checksums recomputed, still
 //!   authenticates. That is a property of SQLCipher's format that no reader can fix.
 //! - WAL files keep SQLite's format; frame pages are encrypted like database pages of the same
-//!   number, and SQLite's frame checksums cover the encrypted bytes.
+//!   number, and SQLite's frame checksums cover the encrypted bytes. The WAL and frame headers
+//!   (salts, checksums, commit sizes) are not authenticated by SQLCipher: someone who can write
+//!   the WAL can drop or reorder whole committed transactions, but not forge page contents.
+//!   The importer's `PRAGMA integrity_check` on the result catches most such inconsistencies.
 //!
 //! | defaults | KDF | `kdf_iter` | HMAC | page size | reserve |
 //! |---|---|---|---|---|---|

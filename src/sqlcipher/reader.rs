@@ -222,14 +222,16 @@ impl SqlcipherReader {
     /// database file.
     ///
     /// # Errors
-    /// [`Error::TamperedPage`] / [`Error::TamperedWalFrame`] if the page does not authenticate
-    /// (`out` is then all zeros), [`Error::PageOutOfRange`], [`Error::BadParameters`] for a
-    /// wrongly sized `out`, [`Error::Truncated`], [`Error::Io`].
+    /// [`Error::TamperedPage`] / [`Error::TamperedWalFrame`] if the page does not authenticate,
+    /// [`Error::PageOutOfRange`], [`Error::BadParameters`] for a wrongly sized `out`,
+    /// [`Error::Truncated`], [`Error::Io`]. After any error but the last two, `out` is all
+    /// zeros: no byte of an unauthenticated page is ever written to it.
     pub fn read_page(&self, pgno: u32, out: &mut [u8]) -> Result<(), Error> {
         let page_size = self.params.page_size as usize;
         if out.len() != page_size {
             return Err(Error::BadParameters("output buffer is not one page long"));
         }
+        out.fill(0);
         if pgno == 0 || pgno > self.page_count {
             return Err(Error::PageOutOfRange {
                 pgno,
@@ -248,8 +250,7 @@ impl SqlcipherReader {
                 .map_err(|_| Error::TamperedWalFrame { frame, pgno });
         }
         if pgno == pending_byte_page(self.params.page_size) {
-            out.fill(0);
-            return Ok(());
+            return Ok(()); // SQLite's lock-byte page: never written, returned as zeros
         }
         let offset = u64::from(pgno - 1) * page_size as u64;
         let needed = offset + page_size as u64;
