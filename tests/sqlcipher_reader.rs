@@ -635,6 +635,33 @@ fn wal_frames_are_authenticated_and_a_broken_checksum_ends_the_log() {
 }
 
 #[test]
+fn frames_after_the_last_commit_are_ignored() {
+    // Append a frame for page 2 with commit size 0 and garbage contents, with valid salts and
+    // checksums: a transaction that never committed. SQLite ignores it; so does the reader,
+    // which never even authenticates it.
+    let mut wal = wal_bytes("v4-rawkey");
+    let frame_len = 24 + 4096;
+    let mut frame = wal[32..32 + frame_len].to_vec();
+    frame[..4].copy_from_slice(&2u32.to_be_bytes());
+    frame[4..8].copy_from_slice(&0u32.to_be_bytes());
+    frame[24..].fill(0x5a);
+    wal.extend_from_slice(&frame);
+    refresh_wal_checksums(&mut wal, 4096);
+    let source = SqlcipherSource::from_bytes(db_bytes("v4-rawkey")).with_wal_bytes(wal);
+    let key = SqlcipherKey::parse(fixture("v4-rawkey").key);
+    let r = SqlcipherReader::open(source, &key, SqlcipherParams::v4()).unwrap();
+    let good = reader("v4-rawkey").wal_summary().unwrap();
+    let summary = r.wal_summary().unwrap();
+    assert_eq!(summary.frames_in_file, good.frames_in_file + 1);
+    assert_eq!(summary.frames_committed, good.frames_committed);
+    assert_eq!(summary.frames_ignored, 1);
+    assert_eq!(
+        *r.decrypt_image().unwrap(),
+        *reader("v4-rawkey").decrypt_image().unwrap()
+    );
+}
+
+#[test]
 fn pages_iterator_and_read_page_agree_with_the_image() {
     let r = reader("v3-wal");
     let image = r.decrypt_image().unwrap();

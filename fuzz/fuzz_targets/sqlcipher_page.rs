@@ -52,15 +52,20 @@ fn setup() -> &'static Setup {
         for n in 0..=frames {
             let wal = RAW_WAL[..32 + n * WAL_FRAME].to_vec();
             let source = SqlcipherSource::from_bytes(RAW_DB).with_wal_bytes(wal);
-            let r = SqlcipherReader::open(source, &raw_key, SqlcipherParams::v4())
-                .expect("fixture prefix opens");
+            let r =
+                SqlcipherReader::open(source, &raw_key, SqlcipherParams::v4()).expect("fixture prefix opens");
             collect(&r, &mut raw_known);
         }
         let mut v2_known = Known::new();
         let r = SqlcipherReader::open(SqlcipherSource::from_bytes(V2_DB), &v2_key, SqlcipherParams::v2())
             .expect("v2 fixture opens with its derived raw key");
         collect(&r, &mut v2_known);
-        Setup { raw_key, v2_key, raw_known, v2_known }
+        Setup {
+            raw_key,
+            v2_key,
+            raw_known,
+            v2_known,
+        }
     })
 }
 
@@ -83,7 +88,10 @@ fn check(r: &SqlcipherReader, known: &Known) {
                 known.get(&pgno).is_some_and(|v| v.contains(&out)),
                 "page {pgno} returned plaintext that SQLCipher never wrote there"
             ),
-            Err(_) => assert!(out.iter().all(|&b| b == 0), "failed page {pgno} left bytes in the buffer"),
+            Err(_) => assert!(
+                out.iter().all(|&b| b == 0),
+                "failed page {pgno} left bytes in the buffer"
+            ),
         }
     }
     let _ = r.decrypt_image();
@@ -112,8 +120,12 @@ fn refresh_checksums(wal: &mut [u8]) {
     }
     let sum = |data: &[u8], (mut a, mut b): (u32, u32)| {
         for w in data.chunks_exact(8) {
-            a = a.wrapping_add(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).wrapping_add(b);
-            b = b.wrapping_add(u32::from_le_bytes([w[4], w[5], w[6], w[7]])).wrapping_add(a);
+            a = a
+                .wrapping_add(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .wrapping_add(b);
+            b = b
+                .wrapping_add(u32::from_le_bytes([w[4], w[5], w[6], w[7]]))
+                .wrapping_add(a);
         }
         (a, b)
     };
@@ -132,7 +144,9 @@ fn refresh_checksums(wal: &mut [u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let s = setup();
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode % 4 {
         0 => {
             let source = || SqlcipherSource::from_bytes(rest);
@@ -152,7 +166,9 @@ fuzz_target!(|data: &[u8]| {
         }
         2 => {
             let db = apply_edits(V2_DB, rest);
-            if let Ok(r) = SqlcipherReader::open(SqlcipherSource::from_bytes(db), &s.v2_key, SqlcipherParams::v2()) {
+            if let Ok(r) =
+                SqlcipherReader::open(SqlcipherSource::from_bytes(db), &s.v2_key, SqlcipherParams::v2())
+            {
                 check(&r, &s.v2_known);
             }
         }
