@@ -276,8 +276,8 @@ impl SqlcipherReader {
         Ok(out)
     }
 
-    /// Every page in order, as `(pgno, page)`. Stops being useful at the first error, which
-    /// it yields.
+    /// Every page in order, as `(pgno, page)`. Each page succeeds or fails on its own: a page
+    /// that does not authenticate yields its error and the iteration goes on.
     pub fn pages(&self) -> impl Iterator<Item = Result<(u32, Zeroizing<Vec<u8>>), Error>> + '_ {
         (1..=self.page_count).map(move |pgno| self.page(pgno).map(|p| (pgno, p)))
     }
