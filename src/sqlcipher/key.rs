@@ -212,7 +212,6 @@ impl fmt::Debug for DerivedKeys {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 

@@ -178,7 +178,6 @@ impl SqlcipherParams {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 

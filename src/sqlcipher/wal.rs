@@ -134,7 +134,6 @@ fn checksum(big_endian: bool, data: &[u8], (mut s0, mut s1): (u32, u32)) -> (u32
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: library code may not)
 mod tests {
     use super::*;
 
