@@ -152,7 +152,7 @@ if [[ $table_only -eq 0 ]]; then
     # Build both first so that compiling one does not run alongside the other's measurements.
     (cd "$root" && cargo bench -p sqlvault-benches --bench workloads --no-run)
     (cd "$here/sqlcipher" && cargo bench --bench sqlcipher --no-run)
-    rm -f "$log_dir"/main-*.log "$log_dir"/sqlcipher-*.log
+    rm -f "$log_dir"/*.log
     : > "$results"
     for ((round = 1; round <= rounds; round++)); do
         echo "==== round $round of $rounds ===="
