@@ -5,6 +5,7 @@
 #   benches/compare.sh                    # 3 rounds of both benchmarks, then the table
 #   benches/compare.sh --rounds 1         # one round: quicker (~3 min once built), noisier
 #   benches/compare.sh --table-only       # the table of the last run, from its saved results
+#   benches/compare.sh --estimate mean    # divide criterion's means instead of medians
 #   benches/compare.sh -- point_selects   # pass a criterion filter to both benchmarks
 #
 # Engines: `plain` (and `sqlvault`, once plugged in) from the main workspace's `workloads` bench,
@@ -12,23 +13,33 @@
 # first, and the table shows the median over rounds with the range, so that a load spike on a
 # shared machine shows up as a wide range instead of a wrong ratio. Needs cargo, python3 and, for
 # SQLCipher, libssl-dev.
+#
+# The default estimate is criterion's median of the samples rather than the mean: on a shared
+# two-core machine a descheduled process adds tens of milliseconds to a single sample, which the
+# mean carries into the ratio and the median does not. Both are collected; --estimate picks one.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 
 rounds=3
+estimate=median
 table_only=0
 filter=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --table-only) table_only=1; shift ;;
+        --estimate) estimate="$2"; shift 2 ;;
         --) shift; filter=("$@"); break ;;
-        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+if [[ "$estimate" != mean && "$estimate" != median ]]; then
+    echo "--estimate is mean or median, not '$estimate'" >&2
+    exit 2
+fi
 if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
     echo "--rounds needs a positive number, not '$rounds'" >&2
     exit 2
@@ -67,11 +78,13 @@ def collect(round_no, since, main_criterion, sqlcipher_criterion):
                 if os.path.getmtime(path) < since:
                     continue  # left over from an earlier run: not comparable with this one
                 with open(path) as f:
-                    mean = json.load(f)["mean"]["point_estimate"]
+                    estimates = json.load(f)
+                mean = estimates["mean"]["point_estimate"]
+                median = estimates["median"]["point_estimate"]
             except (OSError, KeyError, ValueError):
                 continue
             print(json.dumps({"round": round_no, "time": time.time(), "workload": workload,
-                              "engine": engine, "mean_ns": mean}))
+                              "engine": engine, "mean_ns": mean, "median_ns": median}))
 
 def fmt_time(ns):
     if ns is None:
@@ -81,14 +94,16 @@ def fmt_time(ns):
             return f"{ns / scale:.3g} {unit}"
     return f"{ns:.3g} ns"
 
-def table(results_path):
+def table(results_path, estimate):
     rows = [json.loads(line) for line in open(results_path) if line.strip()]
     if not rows:
         sys.exit("no results: run without --table-only first")
     rounds = sorted({r["round"] for r in rows})
     means = {}
     for r in rows:
-        means.setdefault((r["workload"], r["engine"]), {})[r["round"]] = r["mean_ns"]
+        value = r.get(f"{estimate}_ns")
+        if value is not None:
+            means.setdefault((r["workload"], r["engine"]), {})[r["round"]] = value
 
     def time_of(workload, engine):
         per_round = means.get((workload, engine))
@@ -126,7 +141,7 @@ def table(results_path):
         ]) + " |")
     stamps = [r["time"] for r in rows]
     print()
-    print(f"Times: median over {len(rounds)} round(s) of criterion's mean time per iteration. "
+    print(f"Times: median over {len(rounds)} round(s) of criterion's {estimate} time per iteration. "
           "Ratios: median over rounds of the ratio within each round (range in parentheses); "
           "higher = slower than the denominator.")
     print(f"Rounds ran between {time.strftime('%Y-%m-%d %H:%M', time.gmtime(min(stamps)))} and "
@@ -135,7 +150,7 @@ def table(results_path):
 if sys.argv[1] == "collect":
     collect(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
 else:
-    table(sys.argv[2])
+    table(sys.argv[2], sys.argv[3])
 PY
 }
 
@@ -170,4 +185,4 @@ echo
 cat "$log_dir"/*.log 2>/dev/null | grep -E '^(engine|misses) ' | sort | uniq -c \
     | sed -E 's/^ *([0-9]+) (.*)$/\2 (x\1 rounds)/' || true
 echo
-report table "$results"
+report table "$results" "$estimate"
