@@ -8,7 +8,7 @@
 #   benches/compare.sh --estimate mean    # divide criterion's means instead of medians
 #   benches/compare.sh -- point_selects   # pass a criterion filter to both benchmarks
 #
-# Engines: `plain` (and `sqlvault`, once plugged in) from the main workspace's `workloads` bench,
+# Engines: `plain` and `sqlvault` from the main workspace's `workloads` bench,
 # `sqlcipher` from the separate workspace benches/sqlcipher/. Rounds alternate which program runs
 # first, and the table shows the median over rounds with the range, so that a load spike on a
 # shared machine shows up as a wide range instead of a wrong ratio. Needs cargo, python3 and, for
