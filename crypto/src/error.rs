@@ -4,7 +4,7 @@ use std::fmt;
 ///
 /// Opening a page has its own opaque error, [`OpenError`]: the crypto layer never says
 /// *why* a page did not authenticate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// Argon2id parameters outside the supported range; the text says which one.

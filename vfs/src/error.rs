@@ -1,0 +1,187 @@
+use std::fmt;
+
+/// The kinds of file the VFS seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// The main database file.
+    Database,
+    /// The write-ahead log (`-wal`).
+    Wal,
+    /// A rollback journal (`-journal`, DELETE / TRUNCATE / PERSIST modes).
+    Journal,
+    /// A temp database, statement journal or transient file (random key per file).
+    Temp,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Database => "database",
+            FileKind::Wal => "WAL",
+            FileKind::Journal => "journal",
+            FileKind::Temp => "temp file",
+        })
+    }
+}
+
+/// Everything that can go wrong opening or reading a sqlvault database.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Page 1 does not authenticate under the key given: the key is wrong (or the file is
+    /// a different sqlvault database than the key was resolved for).
+    WrongKey,
+    /// The file does not start with a sqlvault salt: it is not a sqlvault database.
+    NotASqlvaultDatabase,
+    /// The file is a plaintext SQLite database; import it instead of opening it.
+    PlaintextDatabase,
+    /// A page other than page 1 does not authenticate: it was altered, moved, swapped or
+    /// copied from another database.
+    TamperedPage {
+        /// Which file the page is in.
+        file: FileKind,
+        /// The database page number (for the WAL: the page the frame holds).
+        page: u64,
+    },
+    /// The database file ends in the middle of a page, or before the pages its header counts.
+    Truncated,
+    /// The database reserves too few bytes per page for the 32-byte trailer; it was not
+    /// created by sqlvault and will not be written half-protected.
+    ReserveTooSmall,
+    /// SQLite performed an I/O of a shape the VFS does not know how to seal; nothing was written.
+    UnexpectedIo(&'static str),
+    /// No key was set for an encrypted operation.
+    NoKey,
+    /// The key was set after the database had already been read or written.
+    KeyTooLate,
+    /// Key derivation or sealing failed.
+    Crypto(sqlvault_crypto::Error),
+    /// SQLite reported an error that is not one of the above.
+    Sqlite(rusqlite::Error),
+    /// An operating-system I/O error outside SQLite (reading the salt, for instance).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::WrongKey => f.write_str("wrong key: page 1 of the database does not authenticate"),
+            Error::NotASqlvaultDatabase => f.write_str("not a sqlvault database"),
+            Error::PlaintextDatabase => {
+                f.write_str("this is a plaintext SQLite database, not a sqlvault one (import it instead)")
+            }
+            Error::TamperedPage { file, page } => {
+                write!(
+                    f,
+                    "page {page} of the {file} does not authenticate: it is corrupt or was tampered with"
+                )
+            }
+            Error::Truncated => f.write_str("the database file is truncated"),
+            Error::ReserveTooSmall => f.write_str(
+                "the database reserves fewer than 32 bytes per page; it cannot hold sqlvault's page trailer",
+            ),
+            Error::UnexpectedIo(what) => write!(f, "refused an I/O the VFS cannot seal: {what}"),
+            Error::NoKey => f.write_str("no key was set for this database"),
+            Error::KeyTooLate => f.write_str("the key must be set before the database is first used"),
+            Error::Crypto(e) => write!(f, "{e}"),
+            Error::Sqlite(e) => write!(f, "{e}"),
+            Error::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Crypto(e) => Some(e),
+            Error::Sqlite(e) => Some(e),
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlvault_crypto::Error> for Error {
+    fn from(e: sqlvault_crypto::Error) -> Self {
+        match e {
+            sqlvault_crypto::Error::NotASqlvaultSalt => Error::NotASqlvaultDatabase,
+            sqlvault_crypto::Error::ReserveTooSmall { .. } => Error::ReserveTooSmall,
+            e => Error::Crypto(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Sqlite(e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// What a failed VFS call reports: the SQLite result code, and what to tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Page 1 does not open.
+    WrongKey,
+    NotSqlvault,
+    Plaintext,
+    Tampered {
+        file: FileKind,
+        page: u64,
+    },
+    Truncated,
+    ReserveTooSmall,
+    UnexpectedIo(&'static str),
+    NoKey,
+    KeyTooLate,
+    Crypto(sqlvault_crypto::Error),
+    /// An error from the parent VFS, passed on unchanged.
+    Parent(i32),
+}
+
+impl Fault {
+    /// The SQLite result code the VFS method returns.
+    pub(crate) fn code(self) -> i32 {
+        use libsqlite3_sys as ffi;
+        match self {
+            Fault::WrongKey | Fault::NotSqlvault | Fault::Plaintext => ffi::SQLITE_NOTADB,
+            Fault::Tampered { .. } | Fault::Truncated => ffi::SQLITE_CORRUPT,
+            Fault::ReserveTooSmall | Fault::UnexpectedIo(_) | Fault::Crypto(_) => ffi::SQLITE_IOERR_WRITE,
+            Fault::NoKey | Fault::KeyTooLate => ffi::SQLITE_AUTH,
+            Fault::Parent(code) => code,
+        }
+    }
+
+    /// The user-facing error, if this fault has a more precise meaning than its code.
+    pub(crate) fn to_error(self) -> Option<Error> {
+        Some(match self {
+            Fault::WrongKey => Error::WrongKey,
+            Fault::NotSqlvault => Error::NotASqlvaultDatabase,
+            Fault::Plaintext => Error::PlaintextDatabase,
+            Fault::Tampered { file, page } => Error::TamperedPage { file, page },
+            Fault::Truncated => Error::Truncated,
+            Fault::ReserveTooSmall => Error::ReserveTooSmall,
+            Fault::UnexpectedIo(w) => Error::UnexpectedIo(w),
+            Fault::NoKey => Error::NoKey,
+            Fault::KeyTooLate => Error::KeyTooLate,
+            Fault::Crypto(e) => Error::from(e),
+            Fault::Parent(_) => return None,
+        })
+    }
+}
+
+impl From<sqlvault_crypto::Error> for Fault {
+    fn from(e: sqlvault_crypto::Error) -> Self {
+        match e {
+            sqlvault_crypto::Error::ReserveTooSmall { .. } => Fault::ReserveTooSmall,
+            sqlvault_crypto::Error::NotASqlvaultSalt => Fault::NotSqlvault,
+            e => Fault::Crypto(e),
+        }
+    }
+}

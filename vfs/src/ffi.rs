@@ -1,0 +1,834 @@
+//! The `extern "C"` face of the VFS: every `unsafe` block of the crate lives here.
+//!
+//! Each SQLite callback converts pointers into the safe types of the other modules and
+//! runs inside [`guarded`], which turns a `Fault` into a SQLite result code and a panic
+//! into `SQLITE_IOERR`: a bug never unwinds across the FFI boundary.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::Arc;
+
+use libsqlite3_sys as ffi;
+use sqlvault_crypto::{Argon2Params, Key};
+
+use crate::block_file::BlockFile;
+use crate::error::Fault;
+use crate::journal::JournalFile;
+use crate::main_db::MainDb;
+use crate::raw::{Filled, RawFile};
+use crate::shared::{self, KeyMaterial, SharedDb};
+use crate::wal::WalFile;
+
+/// File-control opcode: take the last fault recorded for a main database (`*mut Option<Fault>`).
+pub(crate) const FCNTL_TAKE_FAULT: c_int = 0x5351_5601;
+/// File-control opcode: check the file size against the page count in the header
+/// (`*mut Option<Fault>` receives `Truncated` when the file is too short).
+pub(crate) const FCNTL_CHECK_SIZE: c_int = 0x5351_5602;
+
+const RESERVE: c_int = sqlvault_crypto::TRAILER_LEN as c_int;
+
+thread_local! {
+    /// Key material for the next main database this thread opens (see [`with_open_key`]).
+    static NEXT_OPEN_KEY: RefCell<Option<KeyMaterial>> = const { RefCell::new(None) };
+}
+
+/// Runs `open` with `key` waiting for the main database file it opens on this thread.
+///
+/// SQLite opens the main file synchronously inside `sqlite3_open_v2` / `ATTACH`, on the
+/// calling thread, so a thread-local hand-off reaches exactly that file and the key
+/// never has to travel through a filename.
+pub(crate) fn with_open_key<T>(key: KeyMaterial, open: impl FnOnce() -> T) -> T {
+    NEXT_OPEN_KEY.with(|k| *k.borrow_mut() = Some(key));
+    let out = open();
+    NEXT_OPEN_KEY.with(|k| k.borrow_mut().take());
+    out
+}
+
+thread_local! {
+    /// The last fault this thread's calls into the VFS recorded, for errors that happen
+    /// while a connection is being opened (before there is a connection to ask).
+    static LAST_THREAD_FAULT: std::cell::Cell<Option<Fault>> = const { std::cell::Cell::new(None) };
+}
+
+/// Takes the last fault recorded on this thread.
+pub(crate) fn take_thread_fault() -> Option<Fault> {
+    LAST_THREAD_FAULT.with(|f| f.take())
+}
+
+/// What sits in `sqlite3_vfs::pAppData`.
+struct VfsData {
+    parent: *mut ffi::sqlite3_vfs,
+    _name: CString,
+}
+
+/// Our `sqlite3_file`. SQLite allocates `szOsFile` bytes for it: this header, then the
+/// parent VFS's file object.
+#[repr(C)]
+struct VaultFile {
+    base: ffi::sqlite3_file,
+    state: *mut FileState,
+}
+
+/// Offset of the parent's file object inside our allocation (8-byte aligned).
+const PARENT_OFFSET: usize = std::mem::size_of::<VaultFile>().next_multiple_of(8);
+
+enum Role {
+    Main(MainDb),
+    Wal(WalFile),
+    Journal(JournalFile),
+    Block(BlockFile),
+    /// Super-journals (journal file names only) and anything else with no page data.
+    Plain,
+}
+
+struct FileState {
+    role: Role,
+    /// The main database this file belongs to (where faults are recorded).
+    shared: Option<Arc<SharedDb>>,
+    /// For a main database: the filename address it is registered under.
+    main_name: usize,
+    /// For a main database: the connection, from `SQLITE_FCNTL_PDB`.
+    db: *mut ffi::sqlite3,
+}
+
+/// The parent's file object seen as a [`RawFile`].
+struct Parent(*mut ffi::sqlite3_file);
+
+impl Parent {
+    fn methods(&self) -> &ffi::sqlite3_io_methods {
+        // SAFETY: `self.0` is the parent file object inside a VaultFile that SQLite keeps
+        // alive until xClose; the parent's xOpen succeeded, so pMethods is non-null and
+        // points to a methods table with static lifetime.
+        unsafe { &*(*self.0).pMethods }
+    }
+}
+
+fn check(rc: c_int) -> Result<(), Fault> {
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(Fault::Parent(rc))
+    }
+}
+
+impl RawFile for Parent {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<Filled, Fault> {
+        let Some(x_read) = self.methods().xRead else {
+            return Err(Fault::Parent(ffi::SQLITE_IOERR_READ));
+        };
+        // SAFETY: the buffer is valid for `len` bytes; the parent file is open (see `methods`).
+        let rc = unsafe { x_read(self.0, buf.as_mut_ptr().cast(), buf.len() as c_int, offset as i64) };
+        match rc {
+            ffi::SQLITE_OK => Ok(Filled::Full),
+            ffi::SQLITE_IOERR_SHORT_READ => Ok(Filled::Short),
+            rc => Err(Fault::Parent(rc)),
+        }
+    }
+
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<(), Fault> {
+        let Some(x_write) = self.methods().xWrite else {
+            return Err(Fault::Parent(ffi::SQLITE_IOERR_WRITE));
+        };
+        // SAFETY: as for read_at; the parent only reads from the buffer.
+        check(unsafe { x_write(self.0, buf.as_ptr().cast(), buf.len() as c_int, offset as i64) })
+    }
+
+    fn truncate(&mut self, size: u64) -> Result<(), Fault> {
+        let Some(x) = self.methods().xTruncate else {
+            return Err(Fault::Parent(ffi::SQLITE_IOERR_TRUNCATE));
+        };
+        // SAFETY: the parent file is open.
+        check(unsafe { x(self.0, size as i64) })
+    }
+
+    fn size(&mut self) -> Result<u64, Fault> {
+        let Some(x) = self.methods().xFileSize else {
+            return Err(Fault::Parent(ffi::SQLITE_IOERR_FSTAT));
+        };
+        let mut size: i64 = 0;
+        // SAFETY: the parent file is open; `size` outlives the call.
+        check(unsafe { x(self.0, &mut size) })?;
+        Ok(size.max(0) as u64)
+    }
+}
+
+/// Runs a callback body, mapping faults to result codes and panics to `SQLITE_IOERR`.
+fn guarded(body: impl FnOnce() -> Result<c_int, Fault>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(rc)) => rc,
+        Ok(Err(fault)) => fault.code(),
+        Err(_) => ffi::SQLITE_IOERR,
+    }
+}
+
+/// The pieces of an open file, for one callback.
+///
+/// # Safety
+/// 1. `file` must be a `VaultFile` that our xOpen initialised and SQLite has not closed.
+/// 2. SQLite must not call into the same file from another thread at the same time
+///    (it serialises calls per file).
+unsafe fn parts<'a>(file: *mut ffi::sqlite3_file) -> Option<(&'a mut FileState, Parent)> {
+    let vf = file.cast::<VaultFile>();
+    // SAFETY: precondition 1: `file` points to a live VaultFile.
+    let state = unsafe { (*vf).state };
+    if state.is_null() {
+        return None;
+    }
+    // SAFETY: `state` came from Box::into_raw in xOpen and is freed only in xClose;
+    // precondition 2 makes this the only reference for the duration of the call.
+    let state = unsafe { &mut *state };
+    // SAFETY: the parent object was placed at PARENT_OFFSET inside the allocation.
+    let parent = unsafe { file.cast::<u8>().add(PARENT_OFFSET).cast::<ffi::sqlite3_file>() };
+    Some((state, Parent(parent)))
+}
+
+/// Like [`guarded`], with the file's parts, recording faults for its database.
+fn with_file(
+    file: *mut ffi::sqlite3_file,
+    body: impl FnOnce(&mut FileState, &mut Parent) -> Result<c_int, Fault>,
+) -> c_int {
+    guarded(|| {
+        // SAFETY: SQLite passes the file object it opened through us, and serialises
+        // calls on one file (parts' preconditions).
+        let Some((state, mut parent)) = (unsafe { parts(file) }) else {
+            return Err(Fault::Parent(ffi::SQLITE_IOERR));
+        };
+        let result = body(state, &mut parent);
+        if let (Err(fault), Some(shared)) = (&result, &state.shared)
+            && !matches!(fault, Fault::Parent(_))
+        {
+            shared.record_fault(*fault);
+            LAST_THREAD_FAULT.with(|f| f.set(Some(*fault)));
+        }
+        result
+    })
+}
+
+unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
+    let flushed = with_file(file, |state, parent| {
+        match &mut state.role {
+            Role::Wal(w) => w.flush(parent)?,
+            Role::Block(_) | Role::Main(_) | Role::Journal(_) | Role::Plain => {}
+        }
+        Ok(ffi::SQLITE_OK)
+    });
+    let closed = guarded(|| {
+        let vf = file.cast::<VaultFile>();
+        // SAFETY: `file` is our live VaultFile (SQLite calls xClose once, after success).
+        let state = unsafe { std::mem::replace(&mut (*vf).state, ptr::null_mut()) };
+        if !state.is_null() {
+            // SAFETY: created by Box::into_raw in xOpen; nulled above so freed once.
+            let state = unsafe { Box::from_raw(state) };
+            if let (Role::Main(_), Some(shared)) = (&state.role, &state.shared) {
+                shared::unregister_main(state.main_name, shared);
+            }
+        }
+        // SAFETY: the parent object is live until its own xClose, called just here.
+        let parent = unsafe { file.cast::<u8>().add(PARENT_OFFSET).cast::<ffi::sqlite3_file>() };
+        let p = Parent(parent);
+        let rc = match p.methods().xClose {
+            // SAFETY: closing the parent file exactly once.
+            Some(x) => unsafe { x(parent) },
+            None => ffi::SQLITE_OK,
+        };
+        Ok(rc)
+    });
+    if flushed != ffi::SQLITE_OK {
+        flushed
+    } else {
+        closed
+    }
+}
+
+unsafe extern "C" fn x_read(
+    file: *mut ffi::sqlite3_file,
+    buf: *mut c_void,
+    amt: c_int,
+    offset: i64,
+) -> c_int {
+    with_file(file, |state, parent| {
+        if buf.is_null() || amt < 0 || offset < 0 {
+            return Err(Fault::UnexpectedIo("negative read"));
+        }
+        // SAFETY: SQLite hands a writable buffer of `amt` bytes, valid for this call.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt as usize) };
+        let off = offset as u64;
+        let filled = match &mut state.role {
+            Role::Main(m) => m.read(parent, buf, off)?,
+            Role::Wal(w) => w.read(parent, buf, off)?,
+            Role::Journal(j) => j.read(parent, buf, off)?,
+            Role::Block(b) => b.read(parent, buf, off)?,
+            Role::Plain => parent.read_at(buf, off)?,
+        };
+        Ok(match filled {
+            Filled::Full => ffi::SQLITE_OK,
+            Filled::Short => ffi::SQLITE_IOERR_SHORT_READ,
+        })
+    })
+}
+
+unsafe extern "C" fn x_write(
+    file: *mut ffi::sqlite3_file,
+    buf: *const c_void,
+    amt: c_int,
+    offset: i64,
+) -> c_int {
+    with_file(file, |state, parent| {
+        if buf.is_null() || amt < 0 || offset < 0 {
+            return Err(Fault::UnexpectedIo("negative write"));
+        }
+        // SAFETY: SQLite hands a readable buffer of `amt` bytes, valid for this call.
+        let buf = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), amt as usize) };
+        let off = offset as u64;
+        match &mut state.role {
+            Role::Main(m) => m.write(parent, buf, off)?,
+            Role::Wal(w) => w.write(parent, buf, off)?,
+            Role::Journal(j) => j.write(parent, buf, off)?,
+            Role::Block(b) => b.write(parent, buf, off)?,
+            Role::Plain => parent.write_at(buf, off)?,
+        }
+        Ok(ffi::SQLITE_OK)
+    })
+}
+
+unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    with_file(file, |state, parent| {
+        let size = size.max(0) as u64;
+        match &mut state.role {
+            Role::Wal(w) => {
+                w.flush(parent)?;
+                parent.truncate(size)?;
+            }
+            Role::Block(b) => b.truncate(parent, size)?,
+            Role::Main(_) | Role::Journal(_) | Role::Plain => parent.truncate(size)?,
+        }
+        Ok(ffi::SQLITE_OK)
+    })
+}
+
+unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    with_file(file, |state, parent| {
+        match &mut state.role {
+            Role::Wal(w) => w.flush(parent)?,
+            Role::Block(b) => b.flush(parent)?,
+            Role::Main(_) | Role::Journal(_) | Role::Plain => {}
+        }
+        match parent.methods().xSync {
+            // SAFETY: the parent file is open.
+            Some(x) => Ok(unsafe { x(parent.0, flags) }),
+            None => Ok(ffi::SQLITE_OK),
+        }
+    })
+}
+
+unsafe extern "C" fn x_file_size(file: *mut ffi::sqlite3_file, out: *mut i64) -> c_int {
+    with_file(file, |state, parent| {
+        let size = match &mut state.role {
+            Role::Wal(w) => {
+                w.flush(parent)?;
+                parent.size()?
+            }
+            Role::Block(b) => b.size(),
+            Role::Main(_) | Role::Journal(_) | Role::Plain => parent.size()?,
+        };
+        // SAFETY: SQLite passes a valid out-pointer.
+        unsafe { *out = size as i64 };
+        Ok(ffi::SQLITE_OK)
+    })
+}
+
+macro_rules! delegate {
+    ($name:ident, $field:ident, ($($arg:ident : $ty:ty),*), $default:expr) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
+            with_file(file, |_, parent| match parent.methods().$field {
+                // SAFETY: forwarding SQLite's own arguments to the open parent file.
+                Some(x) => Ok(unsafe { x(parent.0 $(, $arg)*) }),
+                None => Ok($default),
+            })
+        }
+    };
+}
+
+delegate!(x_lock, xLock, (level: c_int), ffi::SQLITE_OK);
+delegate!(x_unlock, xUnlock, (level: c_int), ffi::SQLITE_OK);
+delegate!(x_check_reserved_lock, xCheckReservedLock, (out: *mut c_int), ffi::SQLITE_OK);
+delegate!(x_sector_size, xSectorSize, (), 4096);
+delegate!(x_device_characteristics, xDeviceCharacteristics, (), 0);
+delegate!(x_shm_map, xShmMap, (region: c_int, size: c_int, extend: c_int, pp: *mut *mut c_void), ffi::SQLITE_IOERR_SHMMAP);
+delegate!(x_shm_lock, xShmLock, (offset: c_int, n: c_int, flags: c_int), ffi::SQLITE_IOERR_SHMLOCK);
+delegate!(x_shm_unmap, xShmUnmap, (delete: c_int), ffi::SQLITE_OK);
+
+unsafe extern "C" fn x_shm_barrier(file: *mut ffi::sqlite3_file) {
+    with_file(file, |_, parent| {
+        if let Some(x) = parent.methods().xShmBarrier {
+            // SAFETY: the parent file is open.
+            unsafe { x(parent.0) };
+        }
+        Ok(ffi::SQLITE_OK)
+    });
+}
+
+/// Memory-mapped I/O would hand SQLite ciphertext: never give out a mapping. A NULL
+/// `*pp` with `SQLITE_OK` is SQLite's documented "read it with xRead instead".
+unsafe extern "C" fn x_fetch(
+    _file: *mut ffi::sqlite3_file,
+    _off: i64,
+    _amt: c_int,
+    pp: *mut *mut c_void,
+) -> c_int {
+    if !pp.is_null() {
+        // SAFETY: SQLite passes a valid out-pointer.
+        unsafe { *pp = ptr::null_mut() };
+    }
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_unfetch(_file: *mut ffi::sqlite3_file, _off: i64, _p: *mut c_void) -> c_int {
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+    with_file(file, |state, parent| {
+        match op {
+            ffi::SQLITE_FCNTL_PDB if !arg.is_null() => {
+                // SAFETY: for FCNTL_PDB, `arg` points to the connection's `sqlite3*`.
+                state.db = unsafe { *arg.cast::<*mut ffi::sqlite3>() };
+            }
+            ffi::SQLITE_FCNTL_MMAP_SIZE => {
+                if !arg.is_null() {
+                    // SAFETY: for FCNTL_MMAP_SIZE, `arg` points to an i64 in/out value.
+                    unsafe { *arg.cast::<i64>() = 0 };
+                }
+                return Ok(ffi::SQLITE_OK);
+            }
+            ffi::SQLITE_FCNTL_PRAGMA if matches!(state.role, Role::Main(_)) => {
+                if let Some(rc) = pragma(state, parent, file, arg)? {
+                    return Ok(rc);
+                }
+            }
+            FCNTL_TAKE_FAULT if !arg.is_null() => {
+                let fault = state.shared.as_ref().and_then(|s| s.take_fault());
+                // SAFETY: our own opcode; callers pass `*mut Option<Fault>`.
+                unsafe { *arg.cast::<Option<Fault>>() = fault };
+                return Ok(ffi::SQLITE_OK);
+            }
+            FCNTL_CHECK_SIZE if !arg.is_null() => {
+                let fault = match &mut state.role {
+                    Role::Main(m) => m.check_size(parent).err(),
+                    _ => None,
+                };
+                // SAFETY: our own opcode; callers pass `*mut Option<Fault>`.
+                unsafe { *arg.cast::<Option<Fault>>() = fault };
+                return Ok(ffi::SQLITE_OK);
+            }
+            _ => {}
+        }
+        match parent.methods().xFileControl {
+            // SAFETY: forwarding SQLite's arguments to the open parent file.
+            Some(x) => Ok(unsafe { x(parent.0, op, arg) }),
+            None => Ok(ffi::SQLITE_NOTFOUND),
+        }
+    })
+}
+
+/// Handles `PRAGMA key` / `PRAGMA rekey` on a main database. `None`: not ours.
+fn pragma(
+    state: &mut FileState,
+    parent: &mut Parent,
+    file: *mut ffi::sqlite3_file,
+    arg: *mut c_void,
+) -> Result<Option<c_int>, Fault> {
+    let az = arg.cast::<*mut c_char>();
+    // SAFETY: for FCNTL_PRAGMA, `arg` is an array of 3 C strings: [out message, name, value];
+    // name is non-null, value may be null.
+    let (name, value) = unsafe { (*az.add(1), *az.add(2)) };
+    // SAFETY: SQLite's pragma name and value are NUL-terminated strings.
+    let name = unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let value = (!value.is_null()).then(|| {
+        // SAFETY: as above.
+        unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned()
+    });
+    let message = |text: &str| set_message(az, text);
+    match name.as_str() {
+        "key" | "hexkey" => {
+            let Role::Main(main) = &mut state.role else {
+                return Ok(None);
+            };
+            let Some(value) = value else {
+                message("PRAGMA key needs a value");
+                return Ok(Some(ffi::SQLITE_ERROR));
+            };
+            let key = if name == "hexkey" {
+                match sqlvault_crypto::MasterKey::from_hex(&value) {
+                    Ok(k) => Key::Raw(k),
+                    Err(e) => {
+                        message(&e.to_string());
+                        return Ok(Some(ffi::SQLITE_ERROR));
+                    }
+                }
+            } else {
+                Key::parse_pragma(&value)
+            };
+            if let Err(fault) = main.set_key_from_pragma(parent, &key, Argon2Params::default()) {
+                let text = fault
+                    .to_error()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "cannot set key".into());
+                message(&text);
+                return Ok(Some(ffi::SQLITE_ERROR));
+            }
+            if parent.size()? == 0 && !state.db.is_null() {
+                // SAFETY: `state.db` is the connection that owns this file (FCNTL_PDB),
+                // and SQLite is inside sqlite3_file_control on it, holding its
+                // (recursive) mutex on this thread.
+                unsafe { set_reserve_for_file(state.db, file) };
+            }
+            message("ok");
+            Ok(Some(ffi::SQLITE_OK))
+        }
+        "rekey" | "hexrekey" => {
+            message(
+                "PRAGMA rekey is not supported: use `sqlvault rekey`, which rewrites the database crash-safely",
+            );
+            Ok(Some(ffi::SQLITE_ERROR))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Puts a message allocated with sqlite3_malloc into the pragma's result slot.
+fn set_message(az: *mut *mut c_char, text: &str) {
+    let bytes = text.as_bytes();
+    // SAFETY: sqlite3_malloc64 returns memory SQLite will free with sqlite3_free.
+    let out = unsafe { ffi::sqlite3_malloc64(bytes.len() as u64 + 1) }.cast::<u8>();
+    if out.is_null() {
+        return;
+    }
+    // SAFETY: `out` has room for the bytes and the NUL; `az[0]` is the pragma's output
+    // slot, which SQLite frees after use.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len());
+        *out.add(bytes.len()) = 0;
+        if !(*az).is_null() {
+            ffi::sqlite3_free((*az).cast());
+        }
+        *az = out.cast();
+    }
+}
+
+/// Asks SQLite to reserve the trailer's bytes on every page of the (new, empty) database
+/// whose main file object is `file`.
+///
+/// # Safety
+/// 1. `db` is a valid open connection, used on this thread only for this call.
+/// 2. `file` is the file object of one of its databases, or not of this connection at all.
+unsafe fn set_reserve_for_file(db: *mut ffi::sqlite3, file: *mut ffi::sqlite3_file) {
+    let mut i = 0;
+    loop {
+        // SAFETY: precondition 1; sqlite3_db_name returns NULL past the last schema.
+        let name = unsafe { ffi::sqlite3_db_name(db, i) };
+        if name.is_null() {
+            return;
+        }
+        let mut fp: *mut ffi::sqlite3_file = ptr::null_mut();
+        // SAFETY: FILE_POINTER writes one pointer into `fp`.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(db, name, ffi::SQLITE_FCNTL_FILE_POINTER, (&raw mut fp).cast())
+        };
+        if rc == ffi::SQLITE_OK && fp == file {
+            let mut reserve = RESERVE;
+            // SAFETY: RESERVE_BYTES reads and writes one c_int.
+            unsafe {
+                ffi::sqlite3_file_control(
+                    db,
+                    name,
+                    ffi::SQLITE_FCNTL_RESERVE_BYTES,
+                    (&raw mut reserve).cast(),
+                )
+            };
+            return;
+        }
+        i += 1;
+    }
+}
+
+static IO_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(x_close),
+    xRead: Some(x_read),
+    xWrite: Some(x_write),
+    xTruncate: Some(x_truncate),
+    xSync: Some(x_sync),
+    xFileSize: Some(x_file_size),
+    xLock: Some(x_lock),
+    xUnlock: Some(x_unlock),
+    xCheckReservedLock: Some(x_check_reserved_lock),
+    xFileControl: Some(x_file_control),
+    xSectorSize: Some(x_sector_size),
+    xDeviceCharacteristics: Some(x_device_characteristics),
+    xShmMap: Some(x_shm_map),
+    xShmLock: Some(x_shm_lock),
+    xShmBarrier: Some(x_shm_barrier),
+    xShmUnmap: Some(x_shm_unmap),
+    xFetch: Some(x_fetch),
+    xUnfetch: Some(x_unfetch),
+};
+
+/// # Safety
+/// `vfs` must be a VFS this module registered (its pAppData is a `VfsData`).
+unsafe fn vfs_data<'a>(vfs: *mut ffi::sqlite3_vfs) -> &'a VfsData {
+    // SAFETY: precondition; VfsData is leaked at registration and never freed.
+    unsafe { &*(*vfs).pAppData.cast::<VfsData>() }
+}
+
+unsafe extern "C" fn x_open(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: ffi::sqlite3_filename,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    // SAFETY: SQLite calls xOpen on the VFS we registered.
+    let parent_vfs = unsafe { vfs_data(vfs) }.parent;
+    // SAFETY: SQLite allocated szOsFile bytes at `file`; the parent's object starts at PARENT_OFFSET.
+    let parent_file = unsafe { file.cast::<u8>().add(PARENT_OFFSET).cast::<ffi::sqlite3_file>() };
+    // SAFETY: `file` is writable; a NULL pMethods tells SQLite not to call xClose on failure.
+    unsafe {
+        (*file).pMethods = ptr::null();
+        (*file.cast::<VaultFile>()).state = ptr::null_mut();
+    }
+    // SAFETY: the parent VFS is live for the process (VFSes are never unregistered here).
+    let Some(parent_open) = (unsafe { (*parent_vfs).xOpen }) else {
+        return ffi::SQLITE_CANTOPEN;
+    };
+    // SAFETY: forwarding SQLite's arguments, with the parent's part of our allocation.
+    let rc = unsafe { parent_open(parent_vfs, name, parent_file, flags, out_flags) };
+    if rc != ffi::SQLITE_OK {
+        // SAFETY: some VFSes set pMethods even when xOpen fails; then xClose must run.
+        unsafe {
+            if !(*parent_file).pMethods.is_null()
+                && let Some(close) = (*(*parent_file).pMethods).xClose
+            {
+                close(parent_file);
+            }
+        }
+        return rc;
+    }
+    let state = guarded(|| {
+        let state = new_file_state(name, flags)?;
+        // SAFETY: `file` is ours to initialise; SQLite reads pMethods after we return OK.
+        unsafe {
+            (*file.cast::<VaultFile>()).state = Box::into_raw(Box::new(state));
+            (*file).pMethods = &IO_METHODS;
+        }
+        Ok(ffi::SQLITE_OK)
+    });
+    if state != ffi::SQLITE_OK {
+        // SAFETY: the parent opened successfully above and must be closed exactly once.
+        unsafe {
+            if let Some(close) = (*(*parent_file).pMethods).xClose {
+                close(parent_file);
+            }
+        }
+    }
+    state
+}
+
+fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState, Fault> {
+    let kind = flags & 0x000F_FF00;
+    let mut state = FileState {
+        role: Role::Plain,
+        shared: None,
+        main_name: 0,
+        db: ptr::null_mut(),
+    };
+    match kind {
+        ffi::SQLITE_OPEN_MAIN_DB => {
+            let shared = Arc::new(SharedDb::default());
+            if let Some(key) = NEXT_OPEN_KEY.with(|k| k.borrow_mut().take()) {
+                shared.set_key(key);
+            } else if !name.is_null()
+                && let Some(key) = uri_key(name)?
+            {
+                shared.set_key(key);
+            }
+            if !name.is_null() {
+                state.main_name = name as usize;
+                shared::register_main(state.main_name, shared.clone());
+            }
+            state.role = Role::Main(MainDb::new(shared.clone()));
+            state.shared = Some(shared);
+        }
+        ffi::SQLITE_OPEN_WAL | ffi::SQLITE_OPEN_MAIN_JOURNAL => {
+            if name.is_null() {
+                return Err(Fault::UnexpectedIo("a WAL or journal without a name"));
+            }
+            // SAFETY: SQLite passes WAL and journal names from the pager's name block,
+            // which sqlite3_filename_database maps back to the main database name.
+            let main = unsafe { ffi::sqlite3_filename_database(name) } as usize;
+            // Fail closed: a WAL or journal whose database we cannot find must not be
+            // written unencrypted by mistake.
+            let shared = shared::find_main(main)
+                .ok_or(Fault::UnexpectedIo("a WAL or journal of an unknown database"))?;
+            let cipher = shared.key().map(|k| k.cipher());
+            state.role = if kind == ffi::SQLITE_OPEN_WAL {
+                Role::Wal(WalFile::new(cipher))
+            } else {
+                Role::Journal(JournalFile::new(cipher))
+            };
+            state.shared = Some(shared);
+        }
+        // A super-journal holds only the names of the journals of a multi-database
+        // commit, which the directory shows anyway; it is read by whichever process
+        // recovers, with no key at hand. It stays in the clear.
+        ffi::SQLITE_OPEN_SUPER_JOURNAL => {}
+        _ if name.is_null()
+            || matches!(
+                kind,
+                ffi::SQLITE_OPEN_TEMP_DB
+                    | ffi::SQLITE_OPEN_TEMP_JOURNAL
+                    | ffi::SQLITE_OPEN_SUBJOURNAL
+                    | ffi::SQLITE_OPEN_TRANSIENT_DB
+            ) =>
+        {
+            state.role = Role::Block(BlockFile::new()?);
+        }
+        _ => {}
+    }
+    Ok(state)
+}
+
+/// A key given as a URI parameter (`file:x.db?key=…` or `?hexkey=…`), for `ATTACH`.
+fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<KeyMaterial>, Fault> {
+    let get = |param: &CStr| {
+        // SAFETY: `name` is a main-database filename passed to xOpen, valid for
+        // sqlite3_uri_parameter; the result (if any) lives as long as the name.
+        let v = unsafe { ffi::sqlite3_uri_parameter(name, param.as_ptr()) };
+        // SAFETY: a non-null result is a NUL-terminated string.
+        (!v.is_null()).then(|| unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned())
+    };
+    let key = if let Some(hex) = get(c"hexkey") {
+        Key::Raw(sqlvault_crypto::MasterKey::from_hex(&hex)?)
+    } else if let Some(pass) = get(c"key") {
+        Key::parse_pragma(&pass)
+    } else {
+        return Ok(None);
+    };
+    // SAFETY: as above; the database path is the filename itself.
+    let path = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
+    let salt = crate::key::salt_of(std::path::Path::new(&path)).map_err(|_| Fault::NotSqlvault)?;
+    let salt = match salt {
+        Some(s) => s,
+        None => sqlvault_crypto::DatabaseSalt::generate_for(&key, Argon2Params::default())?,
+    };
+    let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
+    Ok(Some(KeyMaterial { master, salt }))
+}
+
+macro_rules! vfs_delegate {
+    ($name:ident, $field:ident, ($($arg:ident : $ty:ty),*) -> $ret:ty, $default:expr) => {
+        unsafe extern "C" fn $name(vfs: *mut ffi::sqlite3_vfs $(, $arg: $ty)*) -> $ret {
+            // SAFETY: SQLite calls us with the VFS we registered.
+            let parent = unsafe { vfs_data(vfs) }.parent;
+            // SAFETY: the parent VFS lives for the process; arguments are SQLite's own.
+            match unsafe { (*parent).$field } {
+                // SAFETY: forwarding SQLite's own arguments to the parent VFS.
+                Some(x) => unsafe { x(parent $(, $arg)*) },
+                None => $default,
+            }
+        }
+    };
+}
+
+vfs_delegate!(v_delete, xDelete, (name: *const c_char, sync_dir: c_int) -> c_int, ffi::SQLITE_IOERR_DELETE);
+vfs_delegate!(v_access, xAccess, (name: *const c_char, flags: c_int, out: *mut c_int) -> c_int, ffi::SQLITE_IOERR_ACCESS);
+vfs_delegate!(v_full_pathname, xFullPathname, (name: *const c_char, n: c_int, out: *mut c_char) -> c_int, ffi::SQLITE_CANTOPEN);
+vfs_delegate!(v_dl_open, xDlOpen, (name: *const c_char) -> *mut c_void, ptr::null_mut());
+vfs_delegate!(v_dl_error, xDlError, (n: c_int, out: *mut c_char) -> (), ());
+vfs_delegate!(v_dl_close, xDlClose, (handle: *mut c_void) -> (), ());
+vfs_delegate!(v_randomness, xRandomness, (n: c_int, out: *mut c_char) -> c_int, 0);
+vfs_delegate!(v_sleep, xSleep, (micros: c_int) -> c_int, 0);
+vfs_delegate!(v_current_time, xCurrentTime, (out: *mut f64) -> c_int, ffi::SQLITE_ERROR);
+vfs_delegate!(v_get_last_error, xGetLastError, (n: c_int, out: *mut c_char) -> c_int, 0);
+vfs_delegate!(v_current_time_int64, xCurrentTimeInt64, (out: *mut i64) -> c_int, ffi::SQLITE_ERROR);
+
+type DlSym = unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char);
+
+unsafe extern "C" fn v_dl_sym(
+    vfs: *mut ffi::sqlite3_vfs,
+    handle: *mut c_void,
+    sym: *const c_char,
+) -> Option<DlSym> {
+    // SAFETY: SQLite calls us with the VFS we registered.
+    let parent = unsafe { vfs_data(vfs) }.parent;
+    // SAFETY: the parent VFS lives for the process.
+    match unsafe { (*parent).xDlSym } {
+        // SAFETY: forwarding to the parent.
+        Some(x) => unsafe { x(parent, handle, sym) },
+        None => None,
+    }
+}
+
+/// Registers the sqlvault VFS as `name` over `parent` (`None`: the default VFS).
+///
+/// # Errors
+/// A SQLite result code if the parent does not exist or registration fails.
+pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool) -> Result<(), c_int> {
+    let cname = CString::new(name).map_err(|_| ffi::SQLITE_MISUSE)?;
+    let cparent = parent
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| ffi::SQLITE_MISUSE)?;
+    // SAFETY: sqlite3_initialize may be called any number of times.
+    let rc = unsafe { ffi::sqlite3_initialize() };
+    if rc != ffi::SQLITE_OK {
+        return Err(rc);
+    }
+    // SAFETY: a NULL name finds the default VFS; the names are NUL-terminated.
+    let existing = unsafe { ffi::sqlite3_vfs_find(cname.as_ptr()) };
+    if !existing.is_null() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let parent_vfs = unsafe { ffi::sqlite3_vfs_find(cparent.as_ref().map_or(ptr::null(), |p| p.as_ptr())) };
+    if parent_vfs.is_null() {
+        return Err(ffi::SQLITE_NOTFOUND);
+    }
+    // SAFETY: parent_vfs is a registered VFS, valid for the process.
+    let (parent_size, parent_path) = unsafe { ((*parent_vfs).szOsFile, (*parent_vfs).mxPathname) };
+    let data = Box::leak(Box::new(VfsData {
+        parent: parent_vfs,
+        _name: cname,
+    }));
+    let vfs = Box::leak(Box::new(ffi::sqlite3_vfs {
+        iVersion: 2,
+        szOsFile: (PARENT_OFFSET as c_int) + parent_size,
+        mxPathname: parent_path,
+        pNext: ptr::null_mut(),
+        zName: data._name.as_ptr(),
+        pAppData: (data as *mut VfsData).cast(),
+        xOpen: Some(x_open),
+        xDelete: Some(v_delete),
+        xAccess: Some(v_access),
+        xFullPathname: Some(v_full_pathname),
+        xDlOpen: Some(v_dl_open),
+        xDlError: Some(v_dl_error),
+        xDlSym: Some(v_dl_sym),
+        xDlClose: Some(v_dl_close),
+        xRandomness: Some(v_randomness),
+        xSleep: Some(v_sleep),
+        xCurrentTime: Some(v_current_time),
+        xGetLastError: Some(v_get_last_error),
+        xCurrentTimeInt64: Some(v_current_time_int64),
+        xSetSystemCall: None,
+        xGetSystemCall: None,
+        xNextSystemCall: None,
+    }));
+    // SAFETY: the VFS object and its name are leaked, so they outlive the registration.
+    let rc = unsafe { ffi::sqlite3_vfs_register(vfs, c_int::from(make_default)) };
+    if rc == ffi::SQLITE_OK { Ok(()) } else { Err(rc) }
+}
