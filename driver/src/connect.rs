@@ -1,29 +1,18 @@
 //! The one place the driver touches the vfs: deriving the key, opening and configuring
-//! connections, and naming errors.
-//!
-//! TEMPORARY until sqlvault_vfs::open_connection lands: this file opens plain (UNENCRYPTED)
-//! SQLite connections with `rusqlite::Connection::open_with_flags` and ignores the key, so the
-//! pool can be built and tested. Nothing else in the driver changes when the real seam arrives.
+//! connections through the sqlvault VFS, and naming errors.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 use sqlvault_crypto::{Argon2Params, Key};
+use sqlvault_vfs::DatabaseKey;
 
 use crate::{Error, Options, Result};
 
-/// TEMPORARY until sqlvault_vfs::open_connection lands: stands in for `sqlvault_vfs::DatabaseKey`.
-#[derive(Clone)]
-pub(crate) struct DatabaseKey(());
-
 /// Derives the database's master key (Argon2id for a passphrase: slow, so callers run this on a
 /// connection thread, never on an async worker).
-pub(crate) fn resolve_key(_path: &Path, _key: &Key, params: Argon2Params) -> Result<DatabaseKey> {
-    // TEMPORARY until sqlvault_vfs::open_connection lands: the key is ignored.
-    params
-        .validate()
-        .map_err(|_| Error::InvalidOptions("Argon2 parameters out of range"))?;
-    Ok(DatabaseKey(()))
+pub(crate) fn resolve_key(path: &Path, key: &Key, params: Argon2Params) -> Result<DatabaseKey> {
+    Ok(DatabaseKey::resolve(path, key, params)?)
 }
 
 /// Opens the writer: creates the database if allowed, sets the page size of a new database,
@@ -69,13 +58,13 @@ fn common(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn open(path: &Path, _key: &DatabaseKey, flags: OpenFlags) -> Result<Connection> {
-    // TEMPORARY until sqlvault_vfs::open_connection lands: plain SQLite, no encryption.
-    Connection::open_with_flags(path, flags).map_err(Error::Sqlite)
+/// Opens a connection through the VFS; it fails here (not at the first query) for a wrong key
+/// or a file that is not a sqlvault database.
+fn open(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> Result<Connection> {
+    Ok(sqlvault_vfs::open_connection(path, key, flags)?)
 }
 
-/// Names an error from a statement on one of the pool's connections.
-pub(crate) fn classify_error(_conn: &Connection, err: rusqlite::Error) -> Error {
-    // TEMPORARY until sqlvault_vfs::open_connection lands: no vfs errors to name yet.
-    Error::Sqlite(err)
+/// Names an error from a statement on one of the pool's connections (wrong key, tampered page…).
+pub(crate) fn classify_error(conn: &Connection, err: rusqlite::Error) -> Error {
+    Error::from(sqlvault_vfs::classify_error(conn, err))
 }

@@ -10,6 +10,10 @@ use std::fmt;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
+    /// The database cannot be opened or read as a sqlvault database: a wrong key, a plaintext
+    /// SQLite file, a file that is not a database, a tampered or truncated page. The vfs error
+    /// inside says which.
+    Vfs(sqlvault_vfs::Error),
     /// An error from SQLite or rusqlite: bad SQL, a constraint, a type conversion, an I/O error
     /// that SQLite reported.
     Sqlite(rusqlite::Error),
@@ -37,6 +41,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Vfs(e) => write!(f, "{e}"),
             Error::Sqlite(e) => write!(f, "sqlite: {e}"),
             Error::Io(e) => write!(f, "i/o: {e}"),
             Error::Closed => f.write_str("the database is closed"),
@@ -53,6 +58,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::Vfs(e) => Some(e),
             Error::Sqlite(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,
@@ -63,6 +69,18 @@ impl std::error::Error for Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Sqlite(e)
+    }
+}
+
+/// SQL and I/O errors keep their own variants; only what is specific to encryption stays
+/// wrapped in [`Error::Vfs`].
+impl From<sqlvault_vfs::Error> for Error {
+    fn from(e: sqlvault_vfs::Error) -> Self {
+        match e {
+            sqlvault_vfs::Error::Sqlite(e) => Error::Sqlite(e),
+            sqlvault_vfs::Error::Io(e) => Error::Io(e),
+            e => Error::Vfs(e),
+        }
     }
 }
 
