@@ -11,6 +11,28 @@ use crate::{Error, Result};
 /// savepoint until this one ends: wrong nesting does not compile. [`Savepoint::release`] keeps
 /// its changes as part of the parent; [`Savepoint::rollback`] or dropping it undoes them (and
 /// those of any savepoint released inside it).
+///
+/// ```
+/// # async fn f(db: sqlvault_driver::Database) -> sqlvault_driver::Result<()> {
+/// let mut tx = db.write().await?;
+/// tx.execute("INSERT INTO t VALUES (1)", ()).await?;
+/// let mut sp = tx.savepoint().await?;
+/// sp.execute("INSERT INTO t VALUES (2)", ()).await?;
+/// sp.rollback().await?; // 2 is gone, 1 stays
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+///
+/// Using the parent while a savepoint is alive is a compile error:
+///
+/// ```compile_fail,E0499
+/// # async fn f(db: sqlvault_driver::Database) -> sqlvault_driver::Result<()> {
+/// let mut tx = db.write().await?;
+/// let sp = tx.savepoint().await?;
+/// tx.execute("INSERT INTO t VALUES (1)", ()).await?; // `tx` is mutably borrowed by `sp`
+/// sp.release().await?;
+/// # Ok(()) }
+/// ```
 pub struct Savepoint<'p> {
     session: &'p mut Session,
     depth: u32,
