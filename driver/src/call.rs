@@ -86,10 +86,10 @@ impl<T> Future for Call<T> {
 
 impl<T> Drop for Call<T> {
     fn drop(&mut self) {
-        if !self.done {
-            if let Some(cancel) = &self.cancel {
-                cancel.store(true, Ordering::Release);
-            }
+        if !self.done
+            && let Some(cancel) = &self.cancel
+        {
+            cancel.store(true, Ordering::Release);
         }
     }
 }

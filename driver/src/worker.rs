@@ -35,10 +35,10 @@ pub(crate) struct ConnState {
 impl ConnState {
     /// Rolls back whatever transaction is open (after a panic, or when a lease ends dirty).
     pub(crate) fn rollback_if_open(&mut self) {
-        if !self.conn.is_autocommit() {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                tracing::warn!(error = %e, "rollback of an abandoned transaction failed");
-            }
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, "rollback of an abandoned transaction failed");
         }
         if self.conn.is_autocommit() {
             self.savepoints = 0;
@@ -71,6 +71,10 @@ enum Msg {
     },
 }
 
+/// A started connection thread: its handle, its join handle, and the receiver of its
+/// readiness (what `open` returned besides the connection, or why it failed).
+pub(crate) type Spawned<R> = (ConnHandle, JoinHandle<Result<()>>, oneshot::Receiver<Result<R>>);
+
 /// The sending side of a connection thread.
 pub(crate) struct ConnHandle {
     tx: mpsc::Sender<Msg>,
@@ -86,11 +90,7 @@ thread_local! {
 impl ConnHandle {
     /// Starts a connection thread. `open` runs on the new thread; what it returns besides the
     /// connection is delivered through the returned receiver once the thread is ready.
-    pub(crate) fn spawn<R, F>(
-        name: String,
-        spin: Duration,
-        open: F,
-    ) -> Result<(ConnHandle, JoinHandle<Result<()>>, oneshot::Receiver<Result<R>>)>
+    pub(crate) fn spawn<R, F>(name: String, spin: Duration, open: F) -> Result<Spawned<R>>
     where
         R: Send + 'static,
         F: FnOnce() -> Result<(Connection, R)> + Send + 'static,
@@ -210,11 +210,11 @@ where
         match recv_spinning(&rx, spin) {
             None => return close(state),
             Some(Msg::Job { task, cancel }) => {
-                if let Some(flag) = &cancel {
-                    if flag.load(Ordering::Acquire) {
-                        // The caller went away before the command started: skip it.
-                        continue;
-                    }
+                if let Some(flag) = &cancel
+                    && flag.load(Ordering::Acquire)
+                {
+                    // The caller went away before the command started: skip it.
+                    continue;
                 }
                 CURRENT_CANCEL.with(|c| *c.borrow_mut() = cancel);
                 task(&mut state);

@@ -1,5 +1,8 @@
 //! Opening what is not (or not ours to open) gives a typed error; the pool stays usable.
 
+// Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use sqlvault_driver::{Database, Error, FileKind, VfsError};

@@ -1,5 +1,8 @@
 //! Statements, closures, streaming, errors and close on one pool.
 
+// Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! Snapshots and non-blocking: readers see one snapshot for a whole transaction, and readers
 //! and the writer never wait for each other.
 
+// Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

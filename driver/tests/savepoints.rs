@@ -1,5 +1,8 @@
 //! Savepoint semantics: release and rollback at each depth, drops, errors inside a savepoint.
 
+// Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use sqlvault_driver::{Database, Error, WriteTx};

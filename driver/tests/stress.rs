@@ -1,6 +1,9 @@
 //! 200 tasks: random transfers between accounts in write transactions while others check the
 //! totals in read transactions. Totals always balance, nobody sees SQLITE_BUSY, nothing hangs.
 
+// Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

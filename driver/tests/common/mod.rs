@@ -54,11 +54,11 @@ macro_rules! both_flavours {
         mod $name {
             #[test]
             fn current_thread() {
-                crate::common::runtime(false).block_on(super::$body());
+                $crate::common::runtime(false).block_on(super::$body());
             }
             #[test]
             fn multi_thread() {
-                crate::common::runtime(true).block_on(super::$body());
+                $crate::common::runtime(true).block_on(super::$body());
             }
         }
     };
