@@ -34,6 +34,9 @@ pub enum Error {
     NotADatabaseHeader,
     /// The operating system's random number generator failed.
     Rng,
+    /// A key-derivation output length outside what the function can produce (HKDF-SHA256
+    /// gives at most 8160 bytes).
+    InvalidOutputLength(usize),
     /// Argon2id failed (it only fails for parameters that passed validation if memory is exhausted).
     Kdf,
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Error {
             Error::ReserveNotZero => f.write_str("the reserved tail of the page is not zero"),
             Error::NotADatabaseHeader => f.write_str("page 1 does not start with the SQLite header"),
             Error::Rng => f.write_str("the system random number generator failed"),
+            Error::InvalidOutputLength(n) => write!(f, "cannot derive {n} bytes of key material"),
             Error::Kdf => f.write_str("Argon2id key derivation failed"),
         }
     }

@@ -1,6 +1,6 @@
 //! Passphrase stretching (Argon2id) and the database salt that records how it was done.
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, AssociatedData, ParamsBuilder, Version};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -189,20 +189,44 @@ impl DatabaseSalt {
 
 /// Runs Argon2id (RFC 9106, version 0x13) with an arbitrary salt, producing 32 bytes.
 ///
-/// This is the primitive under [`derive_master_key`]; it is public so the known-answer
-/// tests can check it against published vectors.
+/// This is the primitive under [`derive_master_key`]: [`argon2id_with_secret`] with an
+/// empty secret and no associated data.
 ///
 /// # Errors
 /// [`Error::InvalidKdfParams`] for out-of-range parameters, [`Error::Kdf`] if Argon2 fails.
 pub fn argon2id(passphrase: &[u8], salt: &[u8], params: Argon2Params) -> Result<MasterKey, Error> {
-    let p = Params::new(
-        params.memory_kib,
-        params.iterations,
-        params.parallelism,
-        Some(KEY_LEN),
-    )
-    .map_err(|_| Error::InvalidKdfParams("rejected by Argon2"))?;
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
+    argon2id_with_secret(passphrase, salt, &[], &[], params)
+}
+
+/// Argon2id (RFC 9106, version 0x13) with the two optional inputs of RFC 9106 §3.1: a
+/// secret value `K` and associated data `X`, producing 32 bytes.
+///
+/// sqlvault itself passes both empty (see [`argon2id`]); an empty secret hashes exactly
+/// like an absent one. The function is public so that the RFC 9106 §5.3 test vector,
+/// which sets both, checks the very code path the crate derives master keys with.
+///
+/// # Errors
+/// [`Error::InvalidKdfParams`] for out-of-range parameters or associated data longer
+/// than 32 bytes (the limit of the `argon2` crate), [`Error::Kdf`] if Argon2 fails.
+pub fn argon2id_with_secret(
+    passphrase: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    associated_data: &[u8],
+    params: Argon2Params,
+) -> Result<MasterKey, Error> {
+    let data = AssociatedData::new(associated_data)
+        .map_err(|_| Error::InvalidKdfParams("associated data longer than 32 bytes"))?;
+    let p = ParamsBuilder::new()
+        .m_cost(params.memory_kib)
+        .t_cost(params.iterations)
+        .p_cost(params.parallelism)
+        .output_len(KEY_LEN)
+        .data(data)
+        .build()
+        .map_err(|_| Error::InvalidKdfParams("rejected by Argon2"))?;
+    let argon =
+        Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, p).map_err(|_| Error::Kdf)?;
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
     argon
         .hash_password_into(passphrase, salt, out.as_mut())

@@ -4,6 +4,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::kdf::DatabaseSalt;
 use crate::secret::{KEY_LEN, MasterKey};
 
@@ -33,15 +34,35 @@ impl KeyPurpose {
 }
 
 /// Derives the working key for `purpose`: HKDF-SHA256 with the database salt as HKDF
-/// salt and the master key as input keying material.
+/// salt and the master key as input keying material (see [`hkdf_sha256`]).
 pub fn derive_key(master: &MasterKey, salt: &DatabaseSalt, purpose: KeyPurpose) -> Zeroizing<[u8; KEY_LEN]> {
-    let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), master.expose());
     let mut okm = Zeroizing::new([0u8; KEY_LEN]);
     // 32 bytes is far below HKDF-SHA256's 255 * 32 byte limit.
-    if hk.expand(&purpose.info(), okm.as_mut()).is_err() {
+    if hkdf_sha256(salt.as_bytes(), master.expose(), &purpose.info(), okm.as_mut()).is_err() {
         unreachable!("32-byte HKDF output is always within limits");
     }
     okm
+}
+
+/// Longest output HKDF-SHA256 can produce: 255 blocks of 32 bytes (RFC 5869 §2.3).
+pub const HKDF_SHA256_MAX_OUTPUT: usize = 255 * 32;
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt` and `ikm`, then expand with `info` into
+/// all of `out`. The primitive under [`derive_key`], public so the known-answer tests
+/// can check it against the RFC's vectors with their own `info` and lengths.
+///
+/// An empty `salt` acts as 32 zero bytes, as RFC 5869 §2.2 specifies.
+///
+/// # Errors
+/// [`Error::InvalidOutputLength`] if `out` is longer than [`HKDF_SHA256_MAX_OUTPUT`];
+/// `out` is then left untouched.
+pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    if out.len() > HKDF_SHA256_MAX_OUTPUT {
+        return Err(Error::InvalidOutputLength(out.len()));
+    }
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    hk.expand(info, out)
+        .map_err(|_| Error::InvalidOutputLength(out.len()))
 }
 
 #[cfg(test)]
@@ -60,5 +81,18 @@ mod tests {
         assert_ne!(*a, *b);
         assert_ne!(*a, *c);
         assert_eq!(*a, *derive_key(&master, &salt, KeyPurpose::PageKey { epoch: 1 }));
+    }
+
+    #[test]
+    fn hkdf_rejects_overlong_output() {
+        let mut max = vec![0u8; HKDF_SHA256_MAX_OUTPUT];
+        hkdf_sha256(b"salt", b"ikm", b"info", &mut max).unwrap();
+        assert!(max.iter().any(|&b| b != 0));
+        let mut over = vec![0u8; HKDF_SHA256_MAX_OUTPUT + 1];
+        assert_eq!(
+            hkdf_sha256(b"salt", b"ikm", b"info", &mut over),
+            Err(Error::InvalidOutputLength(HKDF_SHA256_MAX_OUTPUT + 1))
+        );
+        assert!(over.iter().all(|&b| b == 0));
     }
 }

@@ -87,8 +87,11 @@ mod secret;
 
 pub use backend::{Backend, NONCE_LEN, TAG_LEN, aes256gcm_open, aes256gcm_seal, all_backends};
 pub use error::{Error, OpenError};
-pub use kdf::{Argon2Params, DatabaseSalt, FORMAT_VERSION, KdfKind, SALT_LEN, argon2id, derive_master_key};
-pub use keys::{KeyPurpose, derive_key};
+pub use kdf::{
+    Argon2Params, DatabaseSalt, FORMAT_VERSION, KdfKind, SALT_LEN, argon2id, argon2id_with_secret,
+    derive_master_key,
+};
+pub use keys::{HKDF_SHA256_MAX_OUTPUT, KeyPurpose, derive_key, hkdf_sha256};
 pub use page_cipher::{
     MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SQLITE_MAGIC, TRAILER_LEN,
 };

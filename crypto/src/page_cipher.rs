@@ -42,13 +42,20 @@ pub enum PagePosition {
         /// The page number.
         pgno: u32,
     },
-    /// The page in WAL frame `frame` (0-based), bound to the first 16 bytes of the frame
-    /// header: page number, commit size and the WAL salts of this WAL generation.
+    /// The page in WAL frame `frame` (0-based), bound to the page number and commit size
+    /// from its frame header.
+    ///
+    /// The frame header's salts are not bound: SQLite writes a frame with zero salts and
+    /// fills them in later when it rewrites checksums within a transaction. The salts and
+    /// checksums SQLite verifies at recovery cover the plaintext, which an attacker
+    /// without the key cannot recompute.
     WalFrame {
         /// Index of the frame in the WAL file.
         frame: u32,
-        /// Bytes 0..16 of the 24-byte frame header.
-        header: [u8; 16],
+        /// The database page number (frame header bytes 0..4).
+        pgno: u32,
+        /// The database size in pages for a commit frame, else 0 (frame header bytes 4..8).
+        commit_size: u32,
     },
     /// The page image of a rollback-journal record that starts at byte `offset`.
     Journal {
@@ -58,7 +65,9 @@ pub enum PagePosition {
         pgno: u32,
     },
     /// Block `index` of a block-structured file (temp files, statement journals); the
-    /// buffer may be any length from 1 to 65536 bytes plus the trailer.
+    /// buffer may be any length from 1 to 65536 bytes plus the trailer. Unlike a page,
+    /// a block's trailer region is not checked for zeros when sealing (the VFS adds it;
+    /// SQLite never sees it): whatever it holds is overwritten, and it opens as zeros.
     Block {
         /// Index of the block in the file.
         index: u64,
@@ -104,9 +113,14 @@ fn build_aad(salt: &DatabaseSalt, pos: PagePosition, page: &[u8]) -> [u8; AAD_LE
             }
             (u64::from(pgno), pgno, extra)
         }
-        PagePosition::WalFrame { frame, header } => {
-            let pgno = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-            (u64::from(frame), pgno, header)
+        PagePosition::WalFrame {
+            frame,
+            pgno,
+            commit_size,
+        } => {
+            let mut extra = [0u8; 16];
+            extra[..4].copy_from_slice(&commit_size.to_be_bytes());
+            (u64::from(frame), pgno, extra)
         }
         PagePosition::Journal { offset, pgno } => (offset, pgno, [0u8; 16]),
         PagePosition::Block { index } => (index, 0, [0u8; 16]),

@@ -70,7 +70,15 @@ pub fn classify_error(conn: &Connection, err: rusqlite::Error) -> Error {
     if code.is_none() {
         return Error::Sqlite(err);
     }
-    if let Some(e) = file_control_fault(conn, FCNTL_TAKE_FAULT).and_then(Fault::to_error) {
+    // The fault this thread's last failing VFS call recorded (it may belong to an attached
+    // database), if it explains this error's code; else the main database's.
+    let primary = match &err {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code & 0xff),
+        _ => None,
+    };
+    let thread_fault = take_thread_fault().filter(|f| Some(f.code() & 0xff) == primary);
+    let main_fault = file_control_fault(conn, FCNTL_TAKE_FAULT);
+    if let Some(e) = thread_fault.or(main_fault).and_then(Fault::to_error) {
         return e;
     }
     if code == Some(rusqlite::ErrorCode::DatabaseCorrupt)

@@ -26,6 +26,7 @@ impl fmt::Display for FileKind {
 }
 
 /// Everything that can go wrong opening or reading a sqlvault database.
+#[cfg(feature = "rusqlite")]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -63,6 +64,7 @@ pub enum Error {
     Io(std::io::Error),
 }
 
+#[cfg(feature = "rusqlite")]
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -91,6 +93,7 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(feature = "rusqlite")]
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -102,6 +105,7 @@ impl std::error::Error for Error {
     }
 }
 
+#[cfg(feature = "rusqlite")]
 impl From<sqlvault_crypto::Error> for Error {
     fn from(e: sqlvault_crypto::Error) -> Self {
         match e {
@@ -112,12 +116,14 @@ impl From<sqlvault_crypto::Error> for Error {
     }
 }
 
+#[cfg(feature = "rusqlite")]
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Sqlite(e)
     }
 }
 
+#[cfg(feature = "rusqlite")]
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e)
@@ -159,6 +165,7 @@ impl Fault {
     }
 
     /// The user-facing error, if this fault has a more precise meaning than its code.
+    #[cfg(feature = "rusqlite")]
     pub(crate) fn to_error(self) -> Option<Error> {
         Some(match self {
             Fault::WrongKey => Error::WrongKey,
@@ -173,6 +180,24 @@ impl Fault {
             Fault::Crypto(e) => Error::from(e),
             Fault::Parent(_) => return None,
         })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::WrongKey => f.write_str("wrong key: page 1 of the database does not authenticate"),
+            Fault::NotSqlvault => f.write_str("not a sqlvault database"),
+            Fault::Plaintext => f.write_str("this is a plaintext SQLite database, not a sqlvault one"),
+            Fault::Tampered { file, page } => write!(f, "page {page} of the {file} does not authenticate"),
+            Fault::Truncated => f.write_str("the database file is truncated"),
+            Fault::ReserveTooSmall => f.write_str("the database reserves fewer than 32 bytes per page"),
+            Fault::UnexpectedIo(what) => write!(f, "refused an I/O the VFS cannot seal: {what}"),
+            Fault::NoKey => f.write_str("no key was set for this database"),
+            Fault::KeyTooLate => f.write_str("the key must be set before the database is first used"),
+            Fault::Crypto(e) => write!(f, "{e}"),
+            Fault::Parent(code) => write!(f, "I/O error {code}"),
+        }
     }
 }
 

@@ -39,6 +39,7 @@ thread_local! {
 /// SQLite opens the main file synchronously inside `sqlite3_open_v2` / `ATTACH`, on the
 /// calling thread, so a thread-local hand-off reaches exactly that file and the key
 /// never has to travel through a filename.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn with_open_key<T>(key: KeyMaterial, open: impl FnOnce() -> T) -> T {
     NEXT_OPEN_KEY.with(|k| *k.borrow_mut() = Some(key));
     let out = open();
@@ -53,6 +54,7 @@ thread_local! {
 }
 
 /// Takes the last fault recorded on this thread.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn take_thread_fault() -> Option<Fault> {
     LAST_THREAD_FAULT.with(|f| f.take())
 }
@@ -395,6 +397,13 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
             ffi::SQLITE_FCNTL_PDB if !arg.is_null() => {
                 // SAFETY: for FCNTL_PDB, `arg` points to the connection's `sqlite3*`.
                 state.db = unsafe { *arg.cast::<*mut ffi::sqlite3>() };
+                if let (Role::Main(main), Some(shared)) = (&mut state.role, &state.shared)
+                    && shared.key().is_none()
+                    // SAFETY: `state.db` is the connection opening this file, on this thread.
+                    && let Some(key) = unsafe { main_schema_key(state.db, file) }
+                {
+                    main.inherit_key(parent, key)?;
+                }
             }
             ffi::SQLITE_FCNTL_MMAP_SIZE => {
                 if !arg.is_null() {
@@ -474,11 +483,7 @@ fn pragma(
                 Key::parse_pragma(&value)
             };
             if let Err(fault) = main.set_key_from_pragma(parent, &key, Argon2Params::default()) {
-                let text = fault
-                    .to_error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "cannot set key".into());
-                message(&text);
+                message(&fault.to_string());
                 return Ok(Some(ffi::SQLITE_ERROR));
             }
             if parent.size()? == 0 && !state.db.is_null() {
@@ -497,6 +502,40 @@ fn pragma(
             Ok(Some(ffi::SQLITE_ERROR))
         }
         _ => Ok(None),
+    }
+}
+
+/// The key of the `main` database of `db`, if it is a keyed sqlvault file other than `file`.
+///
+/// A database SQLite opens for a connection without being given a key — the output of
+/// `VACUUM INTO`, a database `ATTACH`ed without one — takes its key from `main`, as with
+/// SQLCipher: a copy is never written in the clear by accident.
+///
+/// # Safety
+/// `db` is a valid connection used on this thread; `file` is a file being opened for it.
+unsafe fn main_schema_key(db: *mut ffi::sqlite3, file: *mut ffi::sqlite3_file) -> Option<KeyMaterial> {
+    let mut fp: *mut ffi::sqlite3_file = ptr::null_mut();
+    // SAFETY: FILE_POINTER writes one pointer; while `main` itself is being opened it is
+    // not yet attached to the connection and the call fails harmlessly.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            db,
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut fp).cast(),
+        )
+    };
+    // SAFETY: a non-null file pointer from SQLite is a live, open file; ours are
+    // recognised by their methods table, and their state is only read here.
+    unsafe {
+        if rc != ffi::SQLITE_OK || fp.is_null() || fp == file || !ptr::eq((*fp).pMethods, &IO_METHODS) {
+            return None;
+        }
+        let state = (*fp.cast::<VaultFile>()).state;
+        if state.is_null() {
+            return None;
+        }
+        (*state).shared.as_ref().and_then(|s| s.key())
     }
 }
 
@@ -720,7 +759,7 @@ fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<KeyMaterial>, Fault> {
     };
     // SAFETY: as above; the database path is the filename itself.
     let path = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
-    let salt = crate::key::salt_of(std::path::Path::new(&path)).map_err(|_| Fault::NotSqlvault)?;
+    let salt = crate::main_db::salt_of_path(std::path::Path::new(&path))?;
     let salt = match salt {
         Some(s) => s,
         None => sqlvault_crypto::DatabaseSalt::generate_for(&key, Argon2Params::default())?,
@@ -783,10 +822,15 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
         .map(CString::new)
         .transpose()
         .map_err(|_| ffi::SQLITE_MISUSE)?;
-    // SAFETY: sqlite3_initialize may be called any number of times.
-    let rc = unsafe { ffi::sqlite3_initialize() };
-    if rc != ffi::SQLITE_OK {
-        return Err(rc);
+    // A loaded extension has no sqlite3_initialize in its API table; the host has
+    // initialised SQLite already.
+    #[cfg(not(feature = "loadable-extension"))]
+    {
+        // SAFETY: sqlite3_initialize may be called any number of times.
+        let rc = unsafe { ffi::sqlite3_initialize() };
+        if rc != ffi::SQLITE_OK {
+            return Err(rc);
+        }
     }
     // SAFETY: a NULL name finds the default VFS; the names are NUL-terminated.
     let existing = unsafe { ffi::sqlite3_vfs_find(cname.as_ptr()) };

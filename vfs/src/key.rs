@@ -1,12 +1,12 @@
 //! Resolving what the user supplied into key material for one database file.
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
-use sqlvault_crypto::{Argon2Params, DatabaseSalt, KdfKind, Key, SALT_LEN, SQLITE_MAGIC, derive_master_key};
+use sqlvault_crypto::{Argon2Params, DatabaseSalt, KdfKind, Key, derive_master_key};
 
 use crate::Error;
+use crate::error::Fault;
 use crate::shared::KeyMaterial;
 
 /// The master key and salt of one database, ready to open any number of connections
@@ -62,23 +62,13 @@ impl DatabaseKey {
 
 /// The salt at the start of the file at `path`: `None` if the file is missing or empty.
 pub(crate) fn salt_of(path: &Path) -> Result<Option<DatabaseSalt>, Error> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Io(e)),
-    };
-    let mut prefix = [0u8; SALT_LEN];
-    let mut got = 0;
-    while got < SALT_LEN {
-        match file.read(&mut prefix[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    match got {
-        0 => Ok(None),
-        SALT_LEN if &prefix == SQLITE_MAGIC => Err(Error::PlaintextDatabase),
-        SALT_LEN => Ok(Some(DatabaseSalt::parse(prefix)?)),
-        _ => Err(Error::NotASqlvaultDatabase),
-    }
+    crate::main_db::salt_of_path(path).map_err(|fault| match fault {
+        Fault::Plaintext => Error::PlaintextDatabase,
+        Fault::NotSqlvault => Error::NotASqlvaultDatabase,
+        Fault::Parent(_) => match std::fs::File::open(path) {
+            Err(e) => Error::Io(e),
+            Ok(_) => Error::NotASqlvaultDatabase,
+        },
+        other => other.to_error().unwrap_or(Error::NotASqlvaultDatabase),
+    })
 }

@@ -36,7 +36,7 @@
 //! | file | unit sealed | position bound into the associated data |
 //! |---|---|---|
 //! | main database | each page | page number; page 1 also its clear header bytes |
-//! | `-wal` | each frame's page | frame index and the frame header's page number, commit size and WAL salts |
+//! | `-wal` | each frame's page | frame index and the frame header's page number and commit size |
 //! | `-journal` (DELETE, TRUNCATE, PERSIST) | each record's page | record offset and page number |
 //! | temp db, statement journal, transient files | 4 KiB blocks | block index (and a fresh random key per file) |
 //!
@@ -60,24 +60,37 @@
 //!   A connection given no key passes its files through untouched, as with SQLCipher.
 
 mod block_file;
+#[cfg(feature = "rusqlite")]
 mod connection;
 mod error;
+mod extension;
 mod ffi;
 mod journal;
+#[cfg(feature = "rusqlite")]
 mod key;
 mod main_db;
 mod raw;
 mod shared;
+#[cfg(not(feature = "loadable-extension"))]
+pub mod testing;
 mod wal;
 
+#[cfg(feature = "rusqlite")]
 pub use connection::{attach, classify_error, open_connection};
-pub use error::{Error, FileKind};
+#[cfg(feature = "rusqlite")]
+pub use error::Error;
+pub use error::FileKind;
+#[cfg(feature = "loadable-extension")]
+pub use extension::sqlite3_sqlvault_init;
+pub use extension::sqlvault_register;
+#[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
 
 /// The name the VFS is registered under by [`open_connection`].
 pub const VFS_NAME: &str = "sqlvault";
 
+#[cfg(feature = "rusqlite")]
 /// Registers the sqlvault VFS under `name`, layered over the VFS named `parent`
 /// (`None`: SQLite's default, the OS VFS). Registering a name twice is a no-op.
 ///

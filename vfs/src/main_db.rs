@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use sqlvault_crypto::{
-    Argon2Params, DatabaseSalt, Key, PageCipher, PagePosition, SALT_LEN, SQLITE_MAGIC, derive_master_key,
+    Argon2Params, DatabaseSalt, Key, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SALT_LEN, SQLITE_MAGIC,
+    derive_master_key,
 };
 
 use crate::error::{Fault, FileKind};
@@ -12,6 +13,9 @@ use crate::shared::{KeyMaterial, SharedDb};
 
 /// Bytes of page 1 that tell the page size before anything is decrypted.
 const HEADER_PREFIX: usize = 24;
+
+/// Size of the database header SQLite reads while opening a database file.
+const OPEN_HEADER_READ: usize = 100;
 
 pub(crate) struct MainDb {
     pub(crate) shared: Arc<SharedDb>,
@@ -49,6 +53,35 @@ impl MainDb {
         self.shared.set_key(key);
         self.cipher = None;
         Ok(())
+    }
+
+    /// Takes the key of the connection's main database, for a database opened without one:
+    /// a new file gets it whole (a passphrase database's copy keeps its salt, so the same
+    /// passphrase opens it); an existing raw-key database keeps its own salt. Anything
+    /// else stays unkeyed and will not open if it is encrypted.
+    pub(crate) fn inherit_key(&mut self, f: &mut dyn RawFile, from: KeyMaterial) -> Result<(), Fault> {
+        let raw = |salt: &DatabaseSalt| matches!(salt.kdf(), Ok(sqlvault_crypto::KdfKind::RawKey));
+        match read_salt(f) {
+            Ok(None) if raw(&from.salt) => {
+                let salt = DatabaseSalt::generate(sqlvault_crypto::KdfKind::RawKey)?;
+                self.set_key(
+                    f,
+                    KeyMaterial {
+                        master: from.master,
+                        salt,
+                    },
+                )
+            }
+            Ok(None) => self.set_key(f, from),
+            Ok(Some(salt)) if raw(&salt) && raw(&from.salt) => self.set_key(
+                f,
+                KeyMaterial {
+                    master: from.master,
+                    salt,
+                },
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// Keys the database from a `PRAGMA key` value: reads the salt of an existing database
@@ -105,7 +138,11 @@ impl MainDb {
                     buf[done..].fill(0);
                     return Ok(Filled::Short);
                 }
-                self.open_page(&mut scratch, page_number(page_start, page_size)?)?;
+                let pgno = page_number(page_start, page_size)?;
+                if pgno == 1 && offset == 0 && buf.len() <= OPEN_HEADER_READ {
+                    return Ok(self.open_header(&mut scratch, buf));
+                }
+                self.open_page(&mut scratch, pgno)?;
                 let in_page = (pos - page_start) as usize;
                 let n = (page_size - in_page).min(buf.len() - done);
                 buf[done..done + n].copy_from_slice(&scratch[in_page..in_page + n]);
@@ -115,6 +152,22 @@ impl MainDb {
         })();
         self.scratch = scratch;
         result
+    }
+
+    /// The header read SQLite makes while opening the file, before it checks for a hot
+    /// journal. After a crash page 1 may be torn until the journal is played back, so a
+    /// page 1 that does not open yields only its clear fields (page size, reserve…) and
+    /// zeros: SQLite reads page 1 again, in full and authenticated, before using anything else.
+    fn open_header(&mut self, page: &mut [u8], buf: &mut [u8]) -> Filled {
+        let mut clear = [0u8; PAGE1_CLEAR_LEN];
+        clear.copy_from_slice(&page[..PAGE1_CLEAR_LEN]);
+        if self.open_page(page, 1).is_err() {
+            page.fill(0);
+            page[..SALT_LEN].copy_from_slice(SQLITE_MAGIC);
+            page[SALT_LEN..PAGE1_CLEAR_LEN].copy_from_slice(&clear[SALT_LEN..]);
+        }
+        buf.copy_from_slice(&page[..buf.len()]);
+        Filled::Full
     }
 
     fn open_page(&mut self, page: &mut [u8], pgno: u32) -> Result<(), Fault> {
@@ -197,6 +250,34 @@ fn classify_page1(prefix: &[u8; SALT_LEN]) -> Fault {
         Fault::NotSqlvault
     } else {
         Fault::WrongKey
+    }
+}
+
+/// The salt at the start of the file at `path`, read with std I/O before SQLite opens
+/// it: `None` if the file is missing or empty.
+pub(crate) fn salt_of_path(path: &std::path::Path) -> Result<Option<DatabaseSalt>, Fault> {
+    use std::io::Read;
+    let io_error = |_| Fault::Parent(libsqlite3_sys::SQLITE_IOERR_READ);
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut prefix = [0u8; SALT_LEN];
+    let mut got = 0;
+    while got < SALT_LEN {
+        match file.read(&mut prefix[got..]).map_err(io_error)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    match got {
+        0 => Ok(None),
+        SALT_LEN if &prefix == SQLITE_MAGIC => Err(Fault::Plaintext),
+        SALT_LEN => DatabaseSalt::parse(prefix)
+            .map(Some)
+            .map_err(|_| Fault::NotSqlvault),
+        _ => Err(Fault::NotSqlvault),
     }
 }
 

@@ -3,8 +3,8 @@
 //! WAL layout (sqlite.org/fileformat2.html#walformat): a 32-byte header, then frames of a
 //! 24-byte frame header and one page. Headers stay in the clear (page number, commit size,
 //! salts and checksums — no user data) and the page is bound to its frame index and to
-//! the first 16 header bytes, so a frame replayed from another WAL generation or moved to
-//! another slot does not authenticate.
+//! the page number and commit size in its header, so a frame moved to another slot or
+//! relabelled as another page does not authenticate.
 
 use sqlvault_crypto::{PageCipher, PagePosition};
 
@@ -60,15 +60,7 @@ impl WalFile {
             }
             let frame = frame_index((offset - WAL_HEADER) / amt)?;
             let (head, page) = buf.split_at_mut(FRAME_HEADER as usize);
-            let _torn = cipher
-                .open(
-                    page,
-                    PagePosition::WalFrame {
-                        frame,
-                        header: header16(head),
-                    },
-                )
-                .is_err();
+            let _torn = cipher.open(page, frame_position(frame, head)).is_err();
             return Ok(Filled::Full);
         }
         let amt = amt as usize;
@@ -79,17 +71,7 @@ impl WalFile {
             let filled = f.read_at(scratch, offset - FRAME_HEADER)?;
             let (head, page) = scratch.split_at_mut(FRAME_HEADER as usize);
             let pgno = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
-            if filled == Filled::Short
-                || cipher
-                    .open(
-                        page,
-                        PagePosition::WalFrame {
-                            frame,
-                            header: header16(head),
-                        },
-                    )
-                    .is_err()
-            {
+            if filled == Filled::Short || cipher.open(page, frame_position(frame, head)).is_err() {
                 return Err(Fault::Tampered {
                     file: FileKind::Wal,
                     page: pgno,
@@ -150,13 +132,7 @@ impl WalFile {
             let Some(cipher) = self.cipher.as_mut() else {
                 return Err(Fault::NoKey);
             };
-            cipher.seal(
-                page,
-                PagePosition::WalFrame {
-                    frame,
-                    header: header16(head),
-                },
-            )?;
+            cipher.seal(page, frame_position(frame, head))?;
             if held {
                 f.write_at(&scratch, header_start)
             } else {
@@ -180,10 +156,14 @@ fn frame_index(frame: u64) -> Result<u32, Fault> {
     u32::try_from(frame).map_err(|_| Fault::UnexpectedIo("WAL frame index beyond 2^32"))
 }
 
-fn header16(head: &[u8]) -> [u8; 16] {
-    let mut h = [0u8; 16];
-    h.copy_from_slice(&head[..16]);
-    h
+/// The seal position of the page in `frame`, whose frame header is `head`.
+fn frame_position(frame: u32, head: &[u8]) -> PagePosition {
+    let word = |i: usize| u32::from_be_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    PagePosition::WalFrame {
+        frame,
+        pgno: word(0),
+        commit_size: word(4),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,56 @@
+//! C entry points: the SQLite loadable-extension init function and a plain register call.
+
+use std::ffi::{CStr, c_char, c_int};
+
+use libsqlite3_sys as ffi;
+
+use crate::VFS_NAME;
+
+/// Registers the sqlvault VFS over the VFS named `parent` (NULL: the default one), as the
+/// new default when `make_default` is non-zero. For C programs that link sqlvault in.
+///
+/// Returns `SQLITE_OK`, or a SQLite error code.
+///
+/// # Safety
+/// `parent` is NULL or a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlvault_register(parent: *const c_char, make_default: c_int) -> c_int {
+    let parent = if parent.is_null() {
+        None
+    } else {
+        // SAFETY: precondition: a valid NUL-terminated string.
+        match unsafe { CStr::from_ptr(parent) }.to_str() {
+            Ok(p) => Some(p),
+            Err(_) => return ffi::SQLITE_MISUSE,
+        }
+    };
+    match crate::ffi::register_vfs(VFS_NAME, parent, make_default != 0) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(rc) => rc,
+    }
+}
+
+/// The entry point SQLite looks for when loading `libsqlvault`: registers the sqlvault
+/// VFS as the default VFS, so connections opened afterwards accept `PRAGMA key`.
+///
+/// Returns `SQLITE_OK_LOAD_PERMANENTLY`: the VFS must outlive the loading connection.
+///
+/// # Safety
+/// Called by SQLite's extension loader with a valid connection, error-message slot and
+/// API routine table.
+#[cfg(feature = "loadable-extension")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlite3_sqlvault_init(
+    _db: *mut ffi::sqlite3,
+    _err: *mut *mut c_char,
+    api: *mut ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: SQLite passes its API table; it stays valid for the process.
+    if unsafe { ffi::rusqlite_extension_init2(api) }.is_err() {
+        return ffi::SQLITE_ERROR;
+    }
+    match crate::ffi::register_vfs(VFS_NAME, None, true) {
+        Ok(()) => ffi::SQLITE_OK_LOAD_PERMANENTLY,
+        Err(rc) => rc,
+    }
+}
