@@ -22,7 +22,11 @@ const TASKS: usize = 64;
 const SELECT: &str = "SELECT v FROM kv WHERE k = ?1";
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn open(rt: &tokio::runtime::Runtime, dir: &std::path::Path, readers: usize) -> Database {
@@ -48,7 +52,9 @@ fn open(rt: &tokio::runtime::Runtime, dir: &std::path::Path, readers: usize) -> 
 }
 
 async fn select_with(db: &Database, k: i64) -> i64 {
-    db.read_with(move |c| Ok(c.prepare_cached(SELECT)?.query_row([k], |r| r.get(0))?)).await.unwrap()
+    db.read_with(move |c| Ok(c.prepare_cached(SELECT)?.query_row([k], |r| r.get(0))?))
+        .await
+        .unwrap()
 }
 
 fn sequential(c: &mut Criterion) {
@@ -87,12 +93,21 @@ fn sequential(c: &mut Criterion) {
     group.bench_function("sqlvault_read_with_no_spin", |b| {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::Raw(MasterKey::from_bytes([7; 32]));
-        let opts = Options::new().readers(2).spin(Duration::ZERO).argon2(Argon2Params::INSECURE_FOR_TESTS);
+        let opts = Options::new()
+            .readers(2)
+            .spin(Duration::ZERO)
+            .argon2(Argon2Params::INSECURE_FOR_TESTS);
         let db = rt.block_on(async {
-            let db = Database::open(dir.path().join("nospin.db"), key, opts).await.unwrap();
-            db.write_with(|tx| Ok(tx.execute_batch("CREATE TABLE kv(k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO kv VALUES (1, 3)")?))
+            let db = Database::open(dir.path().join("nospin.db"), key, opts)
                 .await
                 .unwrap();
+            db.write_with(|tx| {
+                Ok(tx.execute_batch(
+                    "CREATE TABLE kv(k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO kv VALUES (1, 3)",
+                )?)
+            })
+            .await
+            .unwrap();
             db
         });
         b.iter_custom(|iters| {
@@ -108,12 +123,27 @@ fn sequential(c: &mut Criterion) {
 
     // The floor: the same statement on a connection through the VFS, on this thread.
     group.bench_function("rusqlite_direct", |b| {
-        let key = sqlvault_vfs::DatabaseKey::resolve(&dir.path().join("bench.db"), &Key::Raw(MasterKey::from_bytes([7; 32])), Argon2Params::INSECURE_FOR_TESTS).unwrap();
-        let conn = sqlvault_vfs::open_connection(&dir.path().join("bench.db"), &key, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let key = sqlvault_vfs::DatabaseKey::resolve(
+            &dir.path().join("bench.db"),
+            &Key::Raw(MasterKey::from_bytes([7; 32])),
+            Argon2Params::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        let conn = sqlvault_vfs::open_connection(
+            &dir.path().join("bench.db"),
+            &key,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
         let mut i = 0i64;
         b.iter(|| {
             i = (i + 7919) % ROWS;
-            black_box(conn.prepare_cached(SELECT).unwrap().query_row([i], |r| r.get::<_, i64>(0)).unwrap())
+            black_box(
+                conn.prepare_cached(SELECT)
+                    .unwrap()
+                    .query_row([i], |r| r.get::<_, i64>(0))
+                    .unwrap(),
+            )
         })
     });
     group.finish();

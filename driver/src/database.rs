@@ -1,7 +1,7 @@
 //! The pool: one writer connection, N read-only readers, each on its own thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -52,14 +52,37 @@ pub struct Database {
 pub(crate) struct Inner {
     path: PathBuf,
     writer: ConnHandle,
-    readers: Vec<ConnHandle>,
+    readers: Vec<Reader>,
     write_permits: Arc<Semaphore>,
     read_permits: Arc<Semaphore>,
-    /// Indexes of idle readers; the last one returned is handed out first (its thread is the
-    /// most likely to still be spinning, awake).
-    idle_readers: Mutex<Vec<usize>>,
+    /// Which readers guards hold. Closures are queued only on readers no guard holds, and the
+    /// choice and the send happen under this lock, so a closure never lands inside a guard's
+    /// transaction.
+    reader_state: Mutex<ReaderState>,
     closed: AtomicBool,
     threads: Mutex<Option<Threads>>,
+}
+
+struct Reader {
+    conn: ConnHandle,
+    /// Closures queued on this reader and not yet finished.
+    queued: Arc<AtomicUsize>,
+}
+
+struct ReaderState {
+    /// Readers no guard holds; the last one returned is handed out first (its thread is the
+    /// most likely to still be spinning, awake).
+    idle: Vec<usize>,
+    leased: Vec<bool>,
+}
+
+/// Counts a closure as queued on a reader until the job is done or dropped unrun.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Threads {
@@ -94,12 +117,16 @@ impl Database {
         async move {
             let opts = options.clone();
             let wpath = path.clone();
-            let (writer, writer_join, ready) =
-                ConnHandle::spawn("sqlvault-writer".to_owned(), options.spin, move || {
+            let (writer, writer_join, ready) = ConnHandle::spawn(
+                "sqlvault-writer".to_owned(),
+                options.spin,
+                options.reply_spin,
+                move || {
                     let db_key = connect::resolve_key(&wpath, &key, opts.argon2)?;
                     let conn = connect::open_writer(&wpath, &db_key, &opts)?;
                     Ok((conn, db_key))
-                })?;
+                },
+            )?;
             let db_key = ready.await.unwrap_or(Err(Error::ConnectionLost))?;
 
             let mut readers = Vec::with_capacity(options.readers);
@@ -108,11 +135,17 @@ impl Database {
             let mut spawn_error = None;
             for i in 0..options.readers {
                 let (opts, rpath, rkey) = (options.clone(), path.clone(), db_key.clone());
-                match ConnHandle::spawn(format!("sqlvault-reader-{i}"), options.spin, move || {
-                    Ok((connect::open_reader(&rpath, &rkey, &opts)?, ()))
-                }) {
-                    Ok((handle, join, ready)) => {
-                        readers.push(handle);
+                match ConnHandle::spawn(
+                    format!("sqlvault-reader-{i}"),
+                    options.spin,
+                    options.reply_spin,
+                    move || Ok((connect::open_reader(&rpath, &rkey, &opts)?, ())),
+                ) {
+                    Ok((conn, join, ready)) => {
+                        readers.push(Reader {
+                            conn,
+                            queued: Arc::new(AtomicUsize::new(0)),
+                        });
                         reader_joins.push(join);
                         pending.push(ready);
                     }
@@ -132,7 +165,10 @@ impl Database {
             let inner = Inner {
                 path,
                 writer,
-                idle_readers: Mutex::new((0..readers.len()).rev().collect()),
+                reader_state: Mutex::new(ReaderState {
+                    idle: (0..readers.len()).rev().collect(),
+                    leased: vec![false; readers.len()],
+                }),
                 read_permits: Arc::new(Semaphore::new(readers.len())),
                 write_permits: Arc::new(Semaphore::new(1)),
                 readers,
@@ -208,20 +244,51 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let span = tracing::debug_span!("sqlvault.read_with");
-        let lease = self
-            .inner
-            .checkout(Kind::Read)
-            .instrument(tracing::debug_span!(parent: &span, "sqlvault.checkout", kind = "read"))
-            .await?;
-        lease
-            .conn()
-            .call(true, span, move |state: &mut ConnState| {
-                state.conn.prepare_cached("BEGIN")?.execute([])?;
-                let result = f(&state.conn);
-                end_unit(state, result.is_ok())?;
-                result
-            })
-            .await
+        let unit = move |state: &mut ConnState| {
+            state.conn.prepare_cached("BEGIN")?.execute([])?;
+            let result = f(&state.conn);
+            end_unit(state, result.is_ok())?;
+            result
+        };
+        // A closure is a whole transaction in one command, so it needs no exclusive lease:
+        // it is queued on the least busy reader that no guard holds, behind whatever else is
+        // queued there. Only when guards hold every reader does it wait for one.
+        let queued = {
+            let state = self
+                .inner
+                .reader_state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.inner.closed.load(Ordering::SeqCst) {
+                return Err(Error::Closed);
+            }
+            let pick = (0..self.inner.readers.len())
+                .filter(|&i| !state.leased[i])
+                .min_by_key(|&i| self.inner.readers[i].queued.load(Ordering::Relaxed));
+            match pick {
+                Some(i) => {
+                    let reader = &self.inner.readers[i];
+                    reader.queued.fetch_add(1, Ordering::Relaxed);
+                    let count = Queued(Arc::clone(&reader.queued));
+                    Ok(reader.conn.call(true, span, move |state: &mut ConnState| {
+                        let _count = count;
+                        unit(state)
+                    }))
+                }
+                None => Err((unit, span)),
+            }
+        };
+        match queued {
+            Ok(call) => call.await,
+            Err((unit, span)) => {
+                let lease = self
+                    .inner
+                    .checkout(Kind::Read)
+                    .instrument(tracing::debug_span!(parent: &span, "sqlvault.checkout", kind = "read"))
+                    .await?;
+                lease.conn().call(true, span, unit).await
+            }
+        }
     }
 
     /// Runs `f` in a write transaction on the writer thread, in one trip: `BEGIN IMMEDIATE`,
@@ -337,13 +404,11 @@ impl Inner {
         let slot = match kind {
             Kind::Write => Slot::Writer,
             Kind::Read => {
-                let idle = self
-                    .idle_readers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop();
+                let mut state = self.reader_state.lock().unwrap_or_else(PoisonError::into_inner);
                 // A permit is only released after its reader is back in the idle list.
-                Slot::Reader(idle.ok_or(Error::ConnectionLost)?)
+                let i = state.idle.pop().ok_or(Error::ConnectionLost)?;
+                state.leased[i] = true;
+                Slot::Reader(i)
             }
         };
         Ok(Lease {
@@ -360,8 +425,12 @@ impl Inner {
         let Some(threads) = threads else {
             return false;
         };
-        for reader in &self.readers {
-            reader.shutdown(Vec::new(), None);
+        {
+            // Under the reader lock, so that no closure is queued behind a shutdown.
+            let _state = self.reader_state.lock().unwrap_or_else(PoisonError::into_inner);
+            for reader in &self.readers {
+                reader.conn.shutdown(Vec::new(), None);
+            }
         }
         self.writer.shutdown(threads.readers, ack);
         // The writer thread exits right after acknowledging; nothing to wait for here.
@@ -395,7 +464,7 @@ impl Lease {
     pub(crate) fn conn(&self) -> &ConnHandle {
         match self.slot {
             Slot::Writer => &self.inner.writer,
-            Slot::Reader(i) => &self.inner.readers[i],
+            Slot::Reader(i) => &self.inner.readers[i].conn,
         }
     }
 }
@@ -408,11 +477,13 @@ impl Drop for Lease {
             self.conn().fire(|state| state.rollback_if_open());
         }
         if let Slot::Reader(i) = self.slot {
-            self.inner
-                .idle_readers
+            let mut state = self
+                .inner
+                .reader_state
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(i);
+                .unwrap_or_else(PoisonError::into_inner);
+            state.leased[i] = false;
+            state.idle.push(i);
         }
         drop(self.permit.take());
     }

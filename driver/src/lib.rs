@@ -34,9 +34,12 @@
 //!
 //! ## Latency
 //!
-//! A call costs two cross-thread hand-offs. Parking and waking a thread for each costs tens of
-//! microseconds, far more than a point select, so both sides busy-wait briefly first
-//! ([`Options::spin`]): the connection thread for its next command, the caller for its reply.
+//! A call costs two cross-thread hand-offs: the command to the connection thread and the
+//! reply back. [`Database::read_with`] adds nothing to that: a closure is a whole transaction
+//! in one command, so it is queued directly on the least busy reader that no guard holds,
+//! without waiting for a lease. Both sides can busy-wait before sleeping
+//! ([`Options::spin`], [`Options::reply_spin`]); that helps only with idle cores and is off by
+//! default.
 //!
 //! ## Tracing
 //!

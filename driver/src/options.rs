@@ -49,6 +49,7 @@ pub struct Options {
     pub(crate) synchronous: Synchronous,
     pub(crate) create: bool,
     pub(crate) spin: Duration,
+    pub(crate) reply_spin: Duration,
 }
 
 impl Default for Options {
@@ -61,7 +62,7 @@ impl Options {
     /// The defaults: one reader per core (at least 2), 4 KiB pages, a 5 s busy timeout (it only
     /// matters against other processes), a 2 MiB page cache per connection, 32 cached statements
     /// per connection, RFC 9106's Argon2id parameters, `synchronous = FULL`, create if missing,
-    /// and a 30 µs spin (see [`Options::spin`]).
+    /// and no spinning (see [`Options::spin`]).
     pub fn new() -> Options {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Options {
@@ -73,7 +74,8 @@ impl Options {
             argon2: Argon2Params::default(),
             synchronous: Synchronous::Full,
             create: true,
-            spin: Duration::from_micros(30),
+            spin: Duration::ZERO,
+            reply_spin: Duration::ZERO,
         }
     }
 
@@ -127,12 +129,21 @@ impl Options {
         self
     }
 
-    /// How long each side of a call busy-waits before going to sleep: a connection thread for
-    /// its next command, and a caller for its reply. Spinning saves the two thread wake-ups
-    /// (tens of microseconds each) that a short statement would otherwise cost. Zero turns it
-    /// off (lowest CPU use when idle); the default is 30 µs.
+    /// How long a connection thread busy-waits for its next command before it sleeps.
+    ///
+    /// Spinning trades CPU for latency: with idle cores, a thread that is still awake picks up
+    /// the next command without a wake-up. On a machine with busy cores it costs more than it
+    /// saves (measured in docs/benchmarks.md: on a loaded 2-core machine every spin setting was
+    /// slower than none), so the default is zero.
     pub fn spin(mut self, spin: Duration) -> Options {
         self.spin = spin;
+        self
+    }
+
+    /// How long a caller busy-waits for its reply (on its own thread, a runtime worker for async
+    /// callers) before it sleeps. Same trade-off as [`Options::spin`]; default zero.
+    pub fn reply_spin(mut self, spin: Duration) -> Options {
+        self.reply_spin = spin;
         self
     }
 
@@ -148,7 +159,7 @@ impl Options {
                 "page_size must be a power of two from 512 to 65536",
             ));
         }
-        if self.spin > Duration::from_millis(10) {
+        if self.spin > Duration::from_millis(10) || self.reply_spin > Duration::from_millis(10) {
             return Err(Error::InvalidOptions("spin must be at most 10 ms"));
         }
         Ok(())

@@ -90,7 +90,12 @@ thread_local! {
 impl ConnHandle {
     /// Starts a connection thread. `open` runs on the new thread; what it returns besides the
     /// connection is delivered through the returned receiver once the thread is ready.
-    pub(crate) fn spawn<R, F>(name: String, spin: Duration, open: F) -> Result<Spawned<R>>
+    pub(crate) fn spawn<R, F>(
+        name: String,
+        spin: Duration,
+        reply_spin: Duration,
+        open: F,
+    ) -> Result<Spawned<R>>
     where
         R: Send + 'static,
         F: FnOnce() -> Result<(Connection, R)> + Send + 'static,
@@ -100,7 +105,7 @@ impl ConnHandle {
         let join = thread::Builder::new()
             .name(name)
             .spawn(move || thread_main(rx, spin, open, ready_tx))?;
-        Ok((ConnHandle { tx, spin }, join, ready_rx))
+        Ok((ConnHandle { tx, spin: reply_spin }, join, ready_rx))
     }
 
     /// Queues `f` and returns the future of its result. If `interruptible`, dropping the future

@@ -139,3 +139,62 @@ async fn writers_are_served_in_arrival_order() {
     assert_eq!(order, (0..20).collect::<Vec<_>>());
 }
 both_flavours!(fifo_writers, writers_are_served_in_arrival_order);
+
+async fn closures_never_run_inside_a_guards_transaction() {
+    // One reader: while a read guard holds it, a closure must wait for it.
+    let (_dir, db) = setup(1).await;
+    let mut guard = db.read().await.unwrap();
+    let waiting = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.read_with(|c| Ok(c.query_row("SELECT v FROM kv WHERE k = 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+        })
+    };
+    db.write_with(|tx| Ok(tx.execute("UPDATE kv SET v = 5 WHERE k = 1", [])?))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a closure ran on a reader that a guard holds"
+    );
+    assert_eq!(value(&mut guard).await, 0);
+    drop(guard);
+    assert_eq!(waiting.await.unwrap().unwrap(), 5);
+
+    // Two readers: closures go to the free one at once, many of them, while the guard's
+    // snapshot stays put and its statements keep working between them.
+    let (_dir, db) = setup(2).await;
+    let mut guard = db.read().await.unwrap();
+    db.write_with(|tx| Ok(tx.execute("UPDATE kv SET v = 7 WHERE k = 1", [])?))
+        .await
+        .unwrap();
+    let mut closures = Vec::new();
+    for _ in 0..200 {
+        let db = db.clone();
+        closures.push(tokio::spawn(async move {
+            db.read_with(|c| Ok(c.query_row("SELECT v FROM kv WHERE k = 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+        }));
+    }
+    for _ in 0..20 {
+        assert_eq!(value(&mut guard).await, 0);
+        tokio::task::yield_now().await;
+    }
+    for c in closures {
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(10), c)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+            7
+        );
+    }
+    guard.finish().await.unwrap();
+}
+both_flavours!(
+    closures_and_guards,
+    closures_never_run_inside_a_guards_transaction
+);
