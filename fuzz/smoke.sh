@@ -11,6 +11,10 @@ set -euo pipefail
 secs="${1:-20}"
 cd "$(dirname "$0")"
 
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz smoke: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
+    exit 1
+fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz not found: installing it (about a minute)"
     cargo install cargo-fuzz --locked

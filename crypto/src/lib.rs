@@ -45,9 +45,12 @@
 //!
 //! Every page ends in a [`TRAILER_LEN`] = 32-byte trailer stored in SQLite's reserved
 //! bytes: `epoch (4, big-endian) ‖ nonce (12) ‖ GCM tag (16)`. The associated data binds
-//! the page to the format version, the file kind, the database salt and its
-//! [`PagePosition`], so a page moved, swapped, replayed into another WAL generation or
-//! transplanted from another database under the same key does not authenticate.
+//! the page to the format version, the file kind and its [`PagePosition`], so a page
+//! moved or swapped does not authenticate. The database identity (its salt) is bound
+//! through the keys: every page key is HKDF-derived with the salt, so a page transplanted
+//! from another database under the same master key does not authenticate either. Keeping
+//! the salt out of the associated data keeps it within one 16-byte GHASH block, which is
+//! what holds sealing within a few percent of the bare AEAD call.
 //! Page 1 of a database keeps bytes 0..24 readable (salt, then page size and the other
 //! header fields SQLite needs first) and authenticates them.
 //!

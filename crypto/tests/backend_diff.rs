@@ -10,13 +10,19 @@ mod common;
 
 use common::{PAGE_SIZES, Rng, plain_for};
 use sqlvault_crypto::{
-    Backend, NONCE_LEN, PageCipher, PagePosition, TRAILER_LEN, aes256gcm_open, aes256gcm_seal, all_backends,
+    NONCE_LEN, PageCipher, PagePosition, TRAILER_LEN, aes256gcm_open, aes256gcm_seal, all_backends,
 };
 
 #[cfg(feature = "aws-lc")]
 #[test]
 fn both_backends_are_built_by_default() {
-    assert_eq!(all_backends(), &[Backend::RustCrypto, Backend::AwsLc]);
+    assert_eq!(
+        all_backends(),
+        &[
+            sqlvault_crypto::Backend::RustCrypto,
+            sqlvault_crypto::Backend::AwsLc
+        ]
+    );
 }
 
 /// Seals `plain` at `pos` with a fixed epoch and nonce on every backend; returns the
@@ -52,7 +58,8 @@ fn page_ciphers_agree_on_every_page_size_and_position_kind() {
             PagePosition::Database { pgno: 2 },
             PagePosition::WalFrame {
                 frame: 0,
-                header: rng.array(),
+                pgno: rng.next_u32(),
+                commit_size: rng.next_u32(),
             },
             PagePosition::Journal { offset: 512, pgno: 3 },
             PagePosition::Block { index: 0 },

@@ -108,7 +108,9 @@ const RFC9106_TAG: [u8; 32] = hex!("0d640df58d78766c08c037a34a8b53c9d01ef0452d75
 /// inputs to equal outputs and, short of a SHA-256 collision, different inputs to
 /// different ones.
 fn fingerprint(master: &MasterKey) -> [u8; 32] {
-    let salt = DatabaseSalt::parse(hex!("000000000000000000000000010a0101")).unwrap();
+    let Ok(salt) = DatabaseSalt::parse(hex!("000000000000000000000000010a0101")) else {
+        panic!("a valid Argon2id salt");
+    };
     *derive_key(master, &salt, KeyPurpose::PageKey { epoch: 0 })
 }
 

@@ -30,7 +30,7 @@ fn assert_rejected(cipher: &mut PageCipher, sealed: &[u8], pos: PagePosition, wh
 fn sealed_at(cipher: &mut PageCipher, rng: &mut Rng, pos: PagePosition, size: usize) -> (Vec<u8>, Vec<u8>) {
     let plain = plain_for(rng, pos, size);
     let mut page = plain.clone();
-    cipher.seal(&mut page, pos).unwrap();
+    cipher.seal(&mut page, pos).expect("a well-formed page seals");
     (plain, page)
 }
 
@@ -48,7 +48,8 @@ fn every_single_bit_flip_is_rejected() {
             PagePosition::Database { pgno: 7 },
             PagePosition::WalFrame {
                 frame: 3,
-                header: rng.array(),
+                pgno: rng.next_u32(),
+                commit_size: rng.next_u32(),
             },
             PagePosition::Journal { offset: 28, pgno: 7 },
             PagePosition::Block { index: 9 },
@@ -189,7 +190,8 @@ fn pages_are_bound_to_database_identity_and_key() {
             PagePosition::Database { pgno: 9 },
             PagePosition::WalFrame {
                 frame: 1,
-                header: rng.array(),
+                pgno: rng.next_u32(),
+                commit_size: rng.next_u32(),
             },
             PagePosition::Journal { offset: 4, pgno: 9 },
             PagePosition::Block { index: 9 },
@@ -237,11 +239,13 @@ fn pages_are_bound_to_database_identity_and_key() {
 fn position_kinds_are_not_interchangeable() {
     let mut rng = Rng::new(0x7a3e_0006);
     let n = 5u32;
-    let mut header = [0u8; 16];
-    header[..4].copy_from_slice(&n.to_be_bytes());
     let kinds = [
         PagePosition::Database { pgno: n },
-        PagePosition::WalFrame { frame: n, header },
+        PagePosition::WalFrame {
+            frame: n,
+            pgno: n,
+            commit_size: 0,
+        },
         PagePosition::Journal {
             offset: u64::from(n),
             pgno: n,
@@ -266,33 +270,50 @@ fn position_kinds_are_not_interchangeable() {
     }
 }
 
-/// WAL frames are bound to their frame index and to every bit of frame-header bytes
-/// 0..16 (page number, commit size, WAL salts).
+/// WAL frames are bound to their frame index and to every bit of the page number and
+/// commit size from the frame header.
 #[test]
-fn wal_frames_are_bound_to_index_and_header() {
+fn wal_frames_are_bound_to_index_page_number_and_commit_size() {
     let mut rng = Rng::new(0x7a3e_0007);
     for &backend in all_backends() {
         let mut cipher = PageCipher::with_backend(&rng.master(), rng.salt(), backend);
-        let frame = 10u32;
-        let header: [u8; 16] = rng.array();
-        let pos = PagePosition::WalFrame { frame, header };
+        let (frame, pgno, commit_size) = (10u32, rng.next_u32(), rng.next_u32());
+        let pos = PagePosition::WalFrame {
+            frame,
+            pgno,
+            commit_size,
+        };
         let (_, sealed) = sealed_at(&mut cipher, &mut rng, pos, 512);
         for other in [frame - 1, frame + 1, 0, u32::MAX] {
-            let moved = PagePosition::WalFrame { frame: other, header };
+            let moved = PagePosition::WalFrame {
+                frame: other,
+                pgno,
+                commit_size,
+            };
             assert_rejected(&mut cipher, &sealed, moved, &format!("frame {frame} at {other}"));
         }
-        for bit in 0..16 * 8 {
-            let mut changed = header;
-            changed[bit / 8] ^= 1 << (bit % 8);
-            let pos = PagePosition::WalFrame {
+        for bit in 0..32 {
+            let relabelled = PagePosition::WalFrame {
                 frame,
-                header: changed,
+                pgno: pgno ^ (1 << bit),
+                commit_size,
             };
             assert_rejected(
                 &mut cipher,
                 &sealed,
-                pos,
-                &format!("frame header bit {bit} flipped"),
+                relabelled,
+                &format!("page number bit {bit} flipped"),
+            );
+            let resized = PagePosition::WalFrame {
+                frame,
+                pgno,
+                commit_size: commit_size ^ (1 << bit),
+            };
+            assert_rejected(
+                &mut cipher,
+                &sealed,
+                resized,
+                &format!("commit size bit {bit} flipped"),
             );
         }
     }

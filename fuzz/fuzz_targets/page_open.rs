@@ -19,7 +19,7 @@ use sqlvault_crypto::{
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 enum Pos {
     Database(u32),
-    WalFrame(u32, [u8; 16]),
+    WalFrame(u32, u32, u32),
     Journal(u64, u32),
     Block(u64),
 }
@@ -28,7 +28,7 @@ impl Pos {
     fn get(self) -> PagePosition {
         match self {
             Pos::Database(pgno) => PagePosition::Database { pgno },
-            Pos::WalFrame(frame, header) => PagePosition::WalFrame { frame, header },
+            Pos::WalFrame(frame, pgno, commit_size) => PagePosition::WalFrame { frame, pgno, commit_size },
             Pos::Journal(offset, pgno) => PagePosition::Journal { offset, pgno },
             Pos::Block(index) => PagePosition::Block { index },
         }

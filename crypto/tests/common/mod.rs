@@ -72,7 +72,8 @@ impl Rng {
             }
             1 => PagePosition::WalFrame {
                 frame: self.next_u32(),
-                header: self.array(),
+                pgno: self.next_u32(),
+                commit_size: self.next_u32(),
             },
             2 => PagePosition::Journal {
                 offset: self.next_u64(),
