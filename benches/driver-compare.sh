@@ -20,14 +20,18 @@ def mean_ns(base, group, name):
 
 main, baseline = sys.argv[1], sys.argv[2]
 rows = [
+    ("driver_point_select/sequential", "sqlvault_query_row", "tokio_rusqlite_call", 1),
     ("driver_point_select/sequential", "sqlvault_read_with", "tokio_rusqlite_call", 1),
+    ("driver_point_select/sequential", "sqlvault_read_with_spin_30us", "tokio_rusqlite_call", 1),
     ("driver_point_select/sequential", "sqlvault_read_tx_query_row", "tokio_rusqlite_call", 1),
-    ("driver_point_select/sequential", "rusqlite_direct", "tokio_rusqlite_call", 1),
+    ("driver_point_select/sequential", "rusqlite_direct", "rusqlite_direct_plain", 1),
+    ("driver_point_select/64_tasks", "sqlvault_query_row_2_readers", "tokio_rusqlite_call_1_connection", 64),
+    ("driver_point_select/64_tasks", "sqlvault_query_row_4_readers", "tokio_rusqlite_call_1_connection", 64),
     ("driver_point_select/64_tasks", "sqlvault_read_with_2_readers", "tokio_rusqlite_call_1_connection", 64),
     ("driver_point_select/64_tasks", "sqlvault_read_with_4_readers", "tokio_rusqlite_call_1_connection", 64),
 ]
 print()
-print(f"{'benchmark':<62} {'sqlvault':>12} {'tokio-rusqlite':>15} {'ratio':>7}")
+print(f"{'benchmark':<62} {'sqlvault':>12} {'baseline':>15} {'ratio':>7}")
 for group, ours, theirs, per_iter in rows:
     try:
         a = mean_ns(main, group.replace("/", "_"), ours) / per_iter
@@ -35,7 +39,8 @@ for group, ours, theirs, per_iter in rows:
     except FileNotFoundError as e:
         print(f"{group}/{ours}: missing ({e.filename})")
         continue
-    print(f"{group + '/' + ours:<62} {a/1000:>9.2} us {b/1000:>12.2} us {a/b:>7.2}")
-print("(time per point select; ratio = sqlvault / tokio-rusqlite: below 1 is faster. For the")
-print(" 64-task rows, the inverse of the ratio is the throughput gain.)")
+    print(f"{group + '/' + ours:<62} {a/1000:>9.2f} us {b/1000:>12.2f} us {a/b:>7.2f}")
+print("(time per point select; the baseline is tokio-rusqlite's call, except for rusqlite_direct,")
+print(" whose baseline is the same direct call on plain SQLite. ratio = sqlvault / baseline: below")
+print(" 1 is faster; for the 64-task rows its inverse is the throughput gain.)")
 PY

@@ -76,6 +76,19 @@ fn sequential(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("sqlvault_query_row", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let k = (i as i64 * 7919) % ROWS;
+                    black_box(db.query_row(SELECT, (k,), |r| r.get::<_, i64>(0)).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+
     group.bench_function("sqlvault_read_tx_query_row", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -169,6 +182,30 @@ fn concurrent(c: &mut Criterion) {
                                 for i in 0..iters {
                                     let k = (t as i64 * 131 + i as i64 * 7919) % ROWS;
                                     black_box(select_with(&db, k).await);
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.bench_function(format!("sqlvault_query_row_{readers}_readers"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|t| {
+                            let db = db.clone();
+                            tokio::spawn(async move {
+                                for i in 0..iters {
+                                    let k = (t as i64 * 131 + i as i64 * 7919) % ROWS;
+                                    black_box(
+                                        db.query_row(SELECT, (k,), |r| r.get::<_, i64>(0)).await.unwrap(),
+                                    );
                                 }
                             })
                         })

@@ -250,9 +250,51 @@ impl Database {
             end_unit(state, result.is_ok())?;
             result
         };
-        // A closure is a whole transaction in one command, so it needs no exclusive lease:
-        // it is queued on the least busy reader that no guard holds, behind whatever else is
-        // queued there. Only when guards hold every reader does it wait for one.
+        self.run_on_reader(span, unit).await
+    }
+
+    /// Runs one query on a reader and converts its first row with `map`: the shortest path for
+    /// a point select. A single statement reads one consistent snapshot by itself, so this
+    /// skips the `BEGIN`/`COMMIT` that [`Database::read_with`] wraps around its closure.
+    ///
+    /// ```
+    /// # async fn demo(db: &sqlvault_driver::Database) -> Result<(), sqlvault_driver::Error> {
+    /// let balance: i64 = db.query_row("SELECT balance FROM accounts WHERE id = ?1", (7,), |r| r.get(0)).await?;
+    /// # let _ = balance; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `QueryReturnedNoRows` (inside [`Error::Sqlite`]) if there is no row; SQLite's error or
+    /// `map`'s; [`Error::Closed`] after close.
+    pub async fn query_row<T, P, F>(
+        &self,
+        sql: impl Into<std::borrow::Cow<'static, str>>,
+        params: P,
+        map: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        P: rusqlite::Params + Send + 'static,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let sql = sql.into();
+        let span = tracing::debug_span!("sqlvault.statement", op = "query_row", sql = %sql);
+        self.run_on_reader(span, move |state: &mut ConnState| {
+            Ok(state.conn.prepare_cached(&sql)?.query_row(params, map)?)
+        })
+        .await
+    }
+
+    /// Runs a self-contained command (one that leaves no transaction open) on a reader.
+    ///
+    /// Such a command needs no exclusive lease: it is queued on the least busy reader that no
+    /// guard holds, behind whatever else is queued there. Only when guards hold every reader
+    /// does it wait for one.
+    async fn run_on_reader<T, F>(&self, span: tracing::Span, unit: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut ConnState) -> Result<T> + Send + 'static,
+    {
         let queued = {
             let state = self
                 .inner

@@ -71,6 +71,20 @@ fn sequential(c: &mut Criterion) {
             })
         })
     });
+    // The floor on plain SQLite: the same statement called directly on this thread.
+    group.bench_function("rusqlite_direct_plain", |b| {
+        let conn = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
+        let mut i = 0i64;
+        b.iter(|| {
+            i = (i + 7919) % ROWS;
+            black_box(
+                conn.prepare_cached(SELECT)
+                    .unwrap()
+                    .query_row([i], |r| r.get::<_, i64>(0))
+                    .unwrap(),
+            )
+        })
+    });
     group.finish();
 }
 
