@@ -40,3 +40,5 @@
 #![forbid(unsafe_code)]
 
 pub use sqlvault_driver::*;
+
+pub mod sqlcipher;
