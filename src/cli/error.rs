@@ -72,6 +72,8 @@ impl From<sqlvault_vfs::Error> for CliError {
         match e {
             E::WrongKey | E::NotASqlvaultDatabase | E::PlaintextDatabase => CliError::WrongKey(msg),
             E::TamperedPage { .. } | E::Truncated => CliError::Corrupt(msg),
+            // A passphrase for a raw-key database or the reverse: a wrong key too.
+            E::Crypto(sqlvault_crypto::Error::KeyKindMismatch { .. }) => CliError::WrongKey(msg),
             E::Io(_) => CliError::Io(msg),
             E::Sqlite(e) => CliError::from(e),
             _ => CliError::Failed(msg),

@@ -59,6 +59,11 @@ enum Command {
     /// Show format version, page size, page count, KDF parameters and WAL state (no key needed).
     Info(info::InfoArgs),
     /// Quick plain-SQLite vs sqlvault comparison on a temporary database.
+    ///
+    /// A few thousand rows per workload, one run each: a smoke test of what encryption
+    /// costs on this machine. The real measurements are the criterion benchmarks in
+    /// `benches/` (`cargo bench -p sqlvault-benches`), which report ratios against plain
+    /// SQLite and SQLCipher measured in the same run.
     Bench(bench::BenchArgs),
     // A `Demo(demo::DemoArgs)` subcommand is planned (another engineer's slice): add the
     // variant here, a `mod demo;` above and its arm in `run` below.
