@@ -401,7 +401,7 @@ fn import_with_wrong_sqlcipher_passphrase_is_a_clear_error() {
         .args(FAST_KDF)
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("wrong key").or(predicate::str::contains("Wrong key")).or(predicate::str::contains("key")));
+        .stderr(predicate::str::contains("v2-kdf4000.db: wrong key, or not a SQLCipher database"));
     assert!(!d.path("out.db").exists());
 }
 
