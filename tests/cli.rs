@@ -18,7 +18,14 @@ use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use sqlvault_vfs::{Argon2Params, DatabaseKey, Key, open_connection};
 
-const FAST_KDF: [&str; 6] = ["--kdf-memory", "64", "--kdf-iterations", "1", "--kdf-parallelism", "1"];
+const FAST_KDF: [&str; 6] = [
+    "--kdf-memory",
+    "64",
+    "--kdf-iterations",
+    "1",
+    "--kdf-parallelism",
+    "1",
+];
 
 struct Dir {
     tmp: tempfile::TempDir,
@@ -26,7 +33,9 @@ struct Dir {
 
 impl Dir {
     fn new() -> Dir {
-        Dir { tmp: tempfile::tempdir().unwrap() }
+        Dir {
+            tmp: tempfile::tempdir().unwrap(),
+        }
     }
     fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
@@ -71,7 +80,8 @@ impl Dir {
 
 /// Opens a sqlvault database in-process (to check what the CLI wrote).
 fn open(path: &Path, key: &str) -> Connection {
-    let dbkey = DatabaseKey::resolve(path, &Key::parse_pragma(key), Argon2Params::INSECURE_FOR_TESTS).unwrap();
+    let dbkey =
+        DatabaseKey::resolve(path, &Key::parse_pragma(key), Argon2Params::INSECURE_FOR_TESTS).unwrap();
     open_connection(path, &dbkey, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
 
@@ -92,21 +102,39 @@ fn create_then_exec_round_trips_in_every_format() {
     )
     .success();
 
-    let table = d.exec("a.db", &k, "SELECT id, name, score FROM t ORDER BY id").success();
+    let table = d
+        .exec("a.db", &k, "SELECT id, name, score FROM t ORDER BY id")
+        .success();
     assert_eq!(
         stdout(&table),
         "id | name    | score\n---+---------+------\n1  | ann     | 1.5\n2  | bob, jr | NULL\n"
     );
     let csv = d
         .cmd()
-        .args(["exec", "a.db", "SELECT * FROM t ORDER BY id", "--format", "csv", "--key-file"])
+        .args([
+            "exec",
+            "a.db",
+            "SELECT * FROM t ORDER BY id",
+            "--format",
+            "csv",
+            "--key-file",
+        ])
         .arg(&k)
         .assert()
         .success();
-    assert_eq!(stdout(&csv), "id,name,score,data\n1,ann,1.5,00ff\n2,\"bob, jr\",,\n");
+    assert_eq!(
+        stdout(&csv),
+        "id,name,score,data\n1,ann,1.5,00ff\n2,\"bob, jr\",,\n"
+    );
     let json = d
         .cmd()
-        .args(["exec", "a.db", "SELECT * FROM t ORDER BY id", "--json", "--key-file"])
+        .args([
+            "exec",
+            "a.db",
+            "SELECT * FROM t ORDER BY id",
+            "--json",
+            "--key-file",
+        ])
         .arg(&k)
         .assert()
         .success();
@@ -182,7 +210,8 @@ fn raw_key_file_makes_a_raw_key_database() {
     let d = Dir::new();
     let k = d.key("k", &format!("x'{}'", "ab".repeat(32)));
     d.create("raw.db", &k, &[]);
-    d.exec("raw.db", &k, "CREATE TABLE t(x); INSERT INTO t VALUES (7)").success();
+    d.exec("raw.db", &k, "CREATE TABLE t(x); INSERT INTO t VALUES (7)")
+        .success();
     let info = d.cmd().args(["info", "raw.db"]).assert().success();
     assert!(stdout(&info).contains("raw 256-bit key"), "{}", stdout(&info));
     // The same text as a passphrase is a different key: the raw form was really used.
@@ -197,11 +226,15 @@ fn info_shows_layout_and_kdf_without_a_key_and_never_a_secret() {
     let secret = "sekrit-passphrase-4711";
     let k = d.key("k", secret);
     d.create("a.db", &k, &["--page-size", "8192", "--wal"]);
-    d.exec("a.db", &k, "CREATE TABLE t(x); INSERT INTO t VALUES ('hello')").success();
+    d.exec("a.db", &k, "CREATE TABLE t(x); INSERT INTO t VALUES ('hello')")
+        .success();
     let text = d.cmd().args(["info", "a.db"]).assert().success();
     let text = stdout(&text);
     assert!(text.contains("page size:       8192"), "{text}");
-    assert!(text.contains("Argon2id, 64 KiB memory, 1 iterations, 1 lanes"), "{text}");
+    assert!(
+        text.contains("Argon2id, 64 KiB memory, 1 iterations, 1 lanes"),
+        "{text}"
+    );
     assert!(text.contains("journal mode:    WAL"), "{text}");
     let json = d.cmd().args(["info", "a.db", "--json"]).assert().success();
     let json = stdout(&json);
@@ -213,7 +246,10 @@ fn info_shows_layout_and_kdf_without_a_key_and_never_a_secret() {
         assert!(!out.contains(secret) && !out.contains("sekrit"), "{out}");
     }
     // A plaintext file is named as such.
-    Connection::open(d.path("plain.db")).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+    Connection::open(d.path("plain.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
     d.cmd()
         .args(["info", "plain.db"])
         .assert()
@@ -245,7 +281,10 @@ fn format_value(v: ValueRef<'_>) -> String {
         ValueRef::Real(r) => format!("{r:?}"),
         ValueRef::Text(t) => {
             let t = String::from_utf8_lossy(t);
-            format!("'{}'", t.replace('\\', "\\\\").replace('\n', "\\n").replace('|', "\\|"))
+            format!(
+                "'{}'",
+                t.replace('\\', "\\\\").replace('\n', "\\n").replace('|', "\\|")
+            )
         }
         ValueRef::Blob(b) => format!("x'{}'", b.iter().map(|x| format!("{x:02X}")).collect::<String>()),
     }
@@ -257,7 +296,12 @@ fn query(conn: &Connection, sql: &str) -> Vec<String> {
     let mut rows = stmt.query([]).unwrap();
     let mut out = Vec::new();
     while let Some(row) = rows.next().unwrap() {
-        out.push((0..n).map(|i| format_value(row.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "));
+        out.push(
+            (0..n)
+                .map(|i| format_value(row.get_ref(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        );
     }
     out
 }
@@ -294,13 +338,24 @@ fn import_fixture_and_compare(name: &str, source_key: &str) {
         .assert()
         .success();
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(report["source"].as_str().unwrap().starts_with("SQLCipher"), "{report}");
+    assert!(
+        report["source"].as_str().unwrap().starts_with("SQLCipher"),
+        "{report}"
+    );
 
     let conn = open(&d.path("imported.db"), "new sqlvault passphrase");
-    conn.create_scalar_function("sha256hex", 1, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
-        let bytes = ctx.get_raw(0).as_bytes_or_null()?.unwrap_or_default();
-        Ok(Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
-    })
+    conn.create_scalar_function(
+        "sha256hex",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let bytes = ctx.get_raw(0).as_bytes_or_null()?.unwrap_or_default();
+            Ok(Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>())
+        },
+    )
     .unwrap();
     for (q, rows) in expected(name) {
         assert_eq!(query(&conn, &q), rows, "{name}: {q}");
@@ -310,7 +365,10 @@ fn import_fixture_and_compare(name: &str, source_key: &str) {
     assert_eq!(reserve, ["4096"]);
     let bytes = fs::read(d.path("imported.db")).unwrap();
     assert_eq!(bytes[20], 32, "{name}: reserve byte");
-    assert!(!bytes.windows(10).any(|w| w == b"c1@example"), "{name}: plaintext on disk");
+    assert!(
+        !bytes.windows(10).any(|w| w == b"c1@example"),
+        "{name}: plaintext on disk"
+    );
     // Nothing else left in the directory but the inputs and the result (no plaintext temp file).
     let mut names: Vec<String> = fs::read_dir(d.tmp.path())
         .unwrap()
@@ -338,7 +396,10 @@ fn import_sqlcipher4_with_uncheckpointed_wal() {
 
 #[test]
 fn import_sqlcipher4_raw_key_wal_only() {
-    import_fixture_and_compare("v4-rawkey", "x'2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe'");
+    import_fixture_and_compare(
+        "v4-rawkey",
+        "x'2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe'",
+    );
 }
 
 #[test]
@@ -378,7 +439,11 @@ fn import_with_explicit_settings_and_wrong_settings() {
             .assert()
     };
     // SQLCipher 3 defaults with SQLCipher 2's iteration count: the same thing as --legacy 2.
-    import(&["--legacy", "3", "--kdf-iter", "4000", "--page-size", "1024"], "a.db").success();
+    import(
+        &["--legacy", "3", "--kdf-iter", "4000", "--page-size", "1024"],
+        "a.db",
+    )
+    .success();
     import(&["--legacy", "2"], "b.db").success();
     // The wrong iteration count cannot open it.
     import(&["--legacy", "3"], "c.db")
@@ -394,14 +459,23 @@ fn import_with_wrong_sqlcipher_passphrase_is_a_clear_error() {
     let sk = d.key("sk", "not the v2 passphrase");
     let k = d.key("k", "new");
     d.cmd()
-        .args(["import", "v2-kdf4000.db", "out.db", "--legacy", "2", "--source-key-file"])
+        .args([
+            "import",
+            "v2-kdf4000.db",
+            "out.db",
+            "--legacy",
+            "2",
+            "--source-key-file",
+        ])
         .arg(&sk)
         .arg("--key-file")
         .arg(&k)
         .args(FAST_KDF)
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("v2-kdf4000.db: wrong key, or not a SQLCipher database"));
+        .stderr(predicate::str::contains(
+            "v2-kdf4000.db: wrong key, or not a SQLCipher database",
+        ));
     assert!(!d.path("out.db").exists());
 }
 
@@ -417,7 +491,14 @@ fn import_of_a_tampered_sqlcipher_page_names_the_page() {
     let k = d.key("k", "new");
     let out = d
         .cmd()
-        .args(["import", "v2-kdf4000.db", "out.db", "--legacy", "2", "--source-key-file"])
+        .args([
+            "import",
+            "v2-kdf4000.db",
+            "out.db",
+            "--legacy",
+            "2",
+            "--source-key-file",
+        ])
         .arg(&sk)
         .arg("--key-file")
         .arg(&k)
@@ -434,7 +515,10 @@ fn import_of_a_tampered_sqlcipher_page_names_the_page() {
 /// A `.dump`-equivalent of a database: schema, every row of every table (by rowid),
 /// sqlite_sequence, user_version and application_id.
 fn dump(conn: &Connection) -> Vec<String> {
-    let mut out = query(conn, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name");
+    let mut out = query(
+        conn,
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name",
+    );
     for p in ["user_version", "application_id"] {
         out.extend(query(conn, &format!("PRAGMA {p}")));
     }
@@ -474,7 +558,11 @@ fn make_plaintext(path: &Path) {
     for i in 0..300 {
         conn.execute(
             "INSERT INTO people(name, score, photo) VALUES (?1, ?2, ?3)",
-            rusqlite::params![format!("person {i}"), f64::from(i) * 0.5, vec![i as u8; 100 + i as usize]],
+            rusqlite::params![
+                format!("person {i}"),
+                f64::from(i) * 0.5,
+                vec![i as u8; 100 + i as usize]
+            ],
         )
         .unwrap();
     }
@@ -503,14 +591,21 @@ fn plaintext_import_export_round_trip_is_identical() {
         .stderr(predicate::str::contains("--i-know-this-writes-plaintext"));
     assert!(!d.path("back.db").exists());
     d.cmd()
-        .args(["export", "vault.db", "back.db", "--i-know-this-writes-plaintext", "--key-file"])
+        .args([
+            "export",
+            "vault.db",
+            "back.db",
+            "--i-know-this-writes-plaintext",
+            "--key-file",
+        ])
         .arg(&k)
         .assert()
         .success();
 
     let before = dump(&Connection::open_with_flags(&original, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap());
     let middle = dump(&open(&d.path("vault.db"), "round trip"));
-    let after = dump(&Connection::open_with_flags(d.path("back.db"), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap());
+    let after =
+        dump(&Connection::open_with_flags(d.path("back.db"), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap());
     assert!(before.len() > 300, "the dump covers the rows");
     assert_eq!(before, middle);
     assert_eq!(before, after);
@@ -537,7 +632,11 @@ fn make_vault(d: &Dir, name: &str, key: &Path, wal: bool) {
 
 fn rekey_cmd(d: &Dir, db: &str, old: &Path, new: &Path) -> Command {
     let mut c = d.cmd();
-    c.args(["rekey", db, "--key-file"]).arg(old).arg("--new-key-file").arg(new).args(FAST_KDF);
+    c.args(["rekey", db, "--key-file"])
+        .arg(old)
+        .arg("--new-key-file")
+        .arg(new)
+        .args(FAST_KDF);
     c
 }
 
@@ -547,28 +646,56 @@ fn rekey_switches_keys_and_keeps_data() {
     let old = d.key("old", "old passphrase");
     let new = d.key("new", &format!("x'{}'", "5a".repeat(32)));
     make_vault(&d, "a.db", &old, true);
-    let before = stdout(&d.exec("a.db", &old, "SELECT count(*), sum(length(body)), group_concat(hex(substr(body, 1, 8))) FROM t").success());
+    let before = stdout(
+        &d.exec(
+            "a.db",
+            &old,
+            "SELECT count(*), sum(length(body)), group_concat(hex(substr(body, 1, 8))) FROM t",
+        )
+        .success(),
+    );
     rekey_cmd(&d, "a.db", &old, &new).assert().success();
     d.exec("a.db", &old, "SELECT 1").code(3);
-    let after = d.exec("a.db", &new, "SELECT count(*), sum(length(body)), group_concat(hex(substr(body, 1, 8))) FROM t").success();
+    let after = d
+        .exec(
+            "a.db",
+            &new,
+            "SELECT count(*), sum(length(body)), group_concat(hex(substr(body, 1, 8))) FROM t",
+        )
+        .success();
     assert_eq!(before, stdout(&after));
     let info = stdout(&d.cmd().args(["info", "a.db"]).assert().success());
     assert!(info.contains("raw 256-bit key") && info.contains("WAL"), "{info}");
-    d.cmd().args(["verify", "a.db", "--key-file"]).arg(&new).assert().success();
+    d.cmd()
+        .args(["verify", "a.db", "--key-file"])
+        .arg(&new)
+        .assert()
+        .success();
 }
 
 /// After a rekey that died at any point, exactly one of the keys opens the database, it
 /// holds all the data, and `verify` passes.
 fn check_after_crash(d: &Dir, old: &Path, new: &Path, what: &str) {
-    let opens = |k: &Path| d.exec("a.db", k, "SELECT count(*) FROM t").get_output().status.code();
+    let opens = |k: &Path| {
+        d.exec("a.db", k, "SELECT count(*) FROM t")
+            .get_output()
+            .status
+            .code()
+    };
     let (o, n) = (opens(old), opens(new));
     let key = match (o, n) {
         (Some(0), Some(3)) => old,
         (Some(3), Some(0)) => new,
         other => panic!("{what}: exit codes with old/new key: {other:?}"),
     };
-    d.exec("a.db", key, "SELECT count(*) FROM t").success().stdout(predicate::str::contains("400"));
-    d.cmd().args(["verify", "a.db", "--key-file"]).arg(key).assert().success();
+    d.exec("a.db", key, "SELECT count(*) FROM t")
+        .success()
+        .stdout(predicate::str::contains("400"));
+    d.cmd()
+        .args(["verify", "a.db", "--key-file"])
+        .arg(key)
+        .assert()
+        .success();
 }
 
 #[test]
@@ -579,15 +706,29 @@ fn rekey_killed_at_each_stage_leaves_old_or_new_database() {
     make_vault(&d, "a.db", &old, true);
     let mut saw_old = false;
     let mut saw_new = false;
-    for point in ["pages:1", "pages:8", "pages:64", "pages:200", "before-rename", "after-rename"] {
+    for point in [
+        "pages:1",
+        "pages:8",
+        "pages:64",
+        "pages:200",
+        "before-rename",
+        "after-rename",
+    ] {
         // Each round starts from the key that currently opens the database.
         let current_is_old = d.exec("a.db", &old, "SELECT 1").get_output().status.success();
-        let (from, to) = if current_is_old { (&old, &new) } else { (&new, &old) };
+        let (from, to) = if current_is_old {
+            (&old, &new)
+        } else {
+            (&new, &old)
+        };
         let out = rekey_cmd(&d, "a.db", from, to)
             .env("SQLVAULT_TEST_CRASH_AT", point)
             .assert()
             .failure();
-        assert!(out.get_output().status.code().is_none(), "{point}: the process should have died by signal");
+        assert!(
+            out.get_output().status.code().is_none(),
+            "{point}: the process should have died by signal"
+        );
         check_after_crash(&d, &old, &new, point);
         let now_old = d.exec("a.db", &old, "SELECT 1").get_output().status.success();
         if point == "after-rename" {
@@ -620,7 +761,11 @@ fn rekey_killed_after_random_delays_leaves_old_or_new_database() {
         x ^= x << 5;
         let delay = Duration::from_millis(u64::from(x % 40));
         let current_is_old = d.exec("a.db", &old, "SELECT 1").get_output().status.success();
-        let (from, to) = if current_is_old { (&old, &new) } else { (&new, &old) };
+        let (from, to) = if current_is_old {
+            (&old, &new)
+        } else {
+            (&new, &old)
+        };
         let mut child = StdCommand::new(&bin)
             .current_dir(d.tmp.path())
             .args(["rekey", "a.db", "--quiet", "--key-file"])
@@ -645,18 +790,39 @@ fn verify_names_a_tampered_page_and_fails() {
     let d = Dir::new();
     let k = d.key("k", "verify me");
     make_vault(&d, "a.db", &k, false);
-    d.cmd().args(["verify", "a.db", "--key-file"]).arg(&k).assert().success().stdout(predicate::str::contains("ok:"));
+    d.cmd()
+        .args(["verify", "a.db", "--key-file"])
+        .arg(&k)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok:"));
     let path = d.path("a.db");
     let mut bytes = fs::read(&path).unwrap();
     let pages = bytes.len() / 4096;
     assert!(pages > 10);
     bytes[4096 * 4 + 1000] ^= 0x40; // page 5
     fs::write(&path, bytes).unwrap();
-    let out = d.cmd().args(["verify", "a.db", "--key-file"]).arg(&k).assert().code(4);
+    let out = d
+        .cmd()
+        .args(["verify", "a.db", "--key-file"])
+        .arg(&k)
+        .assert()
+        .code(4);
     let text = stdout(&out);
-    assert!(text.contains("page 5 of the database: does not authenticate"), "{text}");
-    assert!(!text.contains("page 4 of") && !text.contains("page 6 of"), "{text}");
-    let json = d.cmd().args(["verify", "a.db", "--json", "--key-file"]).arg(&k).assert().code(4);
+    assert!(
+        text.contains("page 5 of the database: does not authenticate"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("page 4 of") && !text.contains("page 6 of"),
+        "{text}"
+    );
+    let json = d
+        .cmd()
+        .args(["verify", "a.db", "--json", "--key-file"])
+        .arg(&k)
+        .assert()
+        .code(4);
     let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(v["bad_pages"], serde_json::json!([5]));
     assert_eq!(v["ok"], false);
@@ -666,7 +832,11 @@ fn verify_names_a_tampered_page_and_fails() {
         .stderr(predicate::str::contains("does not authenticate"));
     // The wrong key is told apart from tampering.
     let bad = d.key("bad", "nope");
-    d.cmd().args(["verify", "a.db", "--key-file"]).arg(&bad).assert().code(3);
+    d.cmd()
+        .args(["verify", "a.db", "--key-file"])
+        .arg(&bad)
+        .assert()
+        .code(3);
 }
 
 #[test]
@@ -677,14 +847,24 @@ fn verify_checks_wal_frames() {
     // Write more through an open connection that never checkpoints, and copy the files
     // while it is open, so the copy has committed frames in its WAL.
     let path = d.path("a.db");
-    let dbkey = DatabaseKey::resolve(&path, &Key::parse_pragma("wal verify"), Argon2Params::INSECURE_FOR_TESTS).unwrap();
+    let dbkey = DatabaseKey::resolve(
+        &path,
+        &Key::parse_pragma("wal verify"),
+        Argon2Params::INSECURE_FOR_TESTS,
+    )
+    .unwrap();
     let conn = open_connection(&path, &dbkey, OpenFlags::default()).unwrap();
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0; UPDATE t SET body = randomblob(900) WHERE id <= 50;")
         .unwrap();
     fs::copy(&path, d.path("b.db")).unwrap();
     fs::copy(d.path("a.db-wal"), d.path("b.db-wal")).unwrap();
     drop(conn);
-    let ok = d.cmd().args(["verify", "b.db", "--json", "--key-file"]).arg(&k).assert().success();
+    let ok = d
+        .cmd()
+        .args(["verify", "b.db", "--json", "--key-file"])
+        .arg(&k)
+        .assert()
+        .success();
     let v: serde_json::Value = serde_json::from_str(&stdout(&ok)).unwrap();
     let frames = v["wal_frames"].as_u64().unwrap();
     assert!(frames > 5, "{v}");
@@ -695,6 +875,11 @@ fn verify_checks_wal_frames() {
     let off = 32 + frame * (24 + 4096) + 24 + 500;
     bytes[off] ^= 1;
     fs::write(&wal, bytes).unwrap();
-    let out = d.cmd().args(["verify", "b.db", "--key-file"]).arg(&k).assert().code(4);
+    let out = d
+        .cmd()
+        .args(["verify", "b.db", "--key-file"])
+        .arg(&k)
+        .assert()
+        .code(4);
     assert!(stdout(&out).contains("WAL frame 2"), "{}", stdout(&out));
 }

@@ -25,7 +25,9 @@ fn blocks(markdown: &str) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     let mut lines = markdown.lines().enumerate();
     while let Some((n, line)) = lines.next() {
-        let Some(info) = line.strip_prefix("```") else { continue };
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
         let info = info.trim().to_string();
         let mut code = String::new();
         for (_, l) in lines.by_ref() {
@@ -37,8 +39,11 @@ fn blocks(markdown: &str) -> Vec<Block> {
         }
         if info == "text output" {
             let last = out.last_mut().expect("an output block follows an example");
-            last.expect
-                .extend(code.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+            last.expect.extend(
+                code.lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            );
             continue;
         }
         out.push(Block {
@@ -77,8 +82,15 @@ fn setup(dir: &Path) {
 }
 
 fn run(dir: &Path, program: &str, args: &[&str], code: &str) -> (bool, String) {
-    let bin_dir = assert_cmd::cargo::cargo_bin("sqlvault").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = assert_cmd::cargo::cargo_bin("sqlvault")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -105,9 +117,18 @@ fn run(dir: &Path, program: &str, args: &[&str], code: &str) -> (bool, String) {
 fn every_example_in_migrating_md_runs() {
     let doc = fs::read_to_string(repo().join("docs/migrating.md")).unwrap();
     let blocks = blocks(&doc);
-    let runnable: Vec<&Block> = blocks.iter().filter(|b| b.lang == "sh" || b.lang == "python").collect();
-    assert!(runnable.iter().filter(|b| b.lang == "sh").count() >= 4, "sh examples found");
-    assert!(runnable.iter().any(|b| b.lang == "python"), "python example found");
+    let runnable: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| b.lang == "sh" || b.lang == "python")
+        .collect();
+    assert!(
+        runnable.iter().filter(|b| b.lang == "sh").count() >= 4,
+        "sh examples found"
+    );
+    assert!(
+        runnable.iter().any(|b| b.lang == "python"),
+        "python example found"
+    );
     assert!(runnable.iter().all(|b| !b.code.trim().is_empty()));
 
     let dir = tempfile::tempdir().unwrap();
@@ -117,9 +138,17 @@ fn every_example_in_migrating_md_runs() {
             "sh" => run(dir.path(), "bash", &["-euo", "pipefail", "-s"], &b.code),
             _ => run(dir.path(), "/usr/bin/python3", &["-"], &b.code),
         };
-        assert!(ok, "docs/migrating.md:{} failed:\n{}\n--- output ---\n{out}", b.line, b.code);
+        assert!(
+            ok,
+            "docs/migrating.md:{} failed:\n{}\n--- output ---\n{out}",
+            b.line, b.code
+        );
         for want in &b.expect {
-            assert!(out.contains(want.as_str()), "docs/migrating.md:{}: output lacks {want:?}:\n{out}", b.line);
+            assert!(
+                out.contains(want.as_str()),
+                "docs/migrating.md:{}: output lacks {want:?}:\n{out}",
+                b.line
+            );
         }
     }
 }

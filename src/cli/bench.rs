@@ -26,7 +26,12 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-const WORKLOADS: [&str; 4] = ["batched inserts", "small transactions", "point selects", "full scans"];
+const WORKLOADS: [&str; 4] = [
+    "batched inserts",
+    "small transactions",
+    "point selects",
+    "full scans",
+];
 
 /// Runs `sqlvault bench`.
 pub fn run(args: BenchArgs, ui: Ui) -> Result<(), CliError> {
@@ -59,7 +64,10 @@ pub fn run(args: BenchArgs, ui: Ui) -> Result<(), CliError> {
         println!("{}", serde_json::Value::Array(v));
         return Ok(());
     }
-    println!("{:<20} {:>12} {:>14} {:>7}", "workload", "plain (ms)", "sqlvault (ms)", "ratio");
+    println!(
+        "{:<20} {:>12} {:>14} {:>7}",
+        "workload", "plain (ms)", "sqlvault (ms)", "ratio"
+    );
     for (w, (p, v)) in WORKLOADS.iter().zip(plain_times.iter().zip(&vault_times)) {
         println!(
             "{w:<20} {:>12.1} {:>14.1} {:>6.2}x",
@@ -95,7 +103,10 @@ fn workloads(conn: &Connection, rows: u32, bar: &indicatif::ProgressBar) -> Resu
 
     let t = Instant::now();
     for i in 0..rows / 10 {
-        conn.execute("INSERT INTO items(name, body) VALUES (?1, ?2)", params![format!("tx {i}"), body])?;
+        conn.execute(
+            "INSERT INTO items(name, body) VALUES (?1, ?2)",
+            params![format!("tx {i}"), body],
+        )?;
     }
     out[1] = t.elapsed();
     bar.inc(1);

@@ -71,7 +71,11 @@ pub fn copy_all(
         return Err(CliError::Failed("the target database is not empty".into()));
     }
     for (kind, name, sql) in &objects {
-        if kind == "table" && sql.as_deref().is_some_and(|s| s.to_ascii_uppercase().starts_with("CREATE VIRTUAL")) {
+        if kind == "table"
+            && sql
+                .as_deref()
+                .is_some_and(|s| s.to_ascii_uppercase().starts_with("CREATE VIRTUAL"))
+        {
             return Err(CliError::Failed(format!(
                 "table {name} is a virtual table; virtual tables (FTS, R*Tree…) are not supported by this copy"
             )));
@@ -92,7 +96,8 @@ pub fn copy_all(
         // Tables first (in their original order), then rows, then indexes, views and
         // triggers — so that no trigger fires while rows are copied.
         for (kind, name, sql) in &objects {
-            if kind == "table" && !name.starts_with("sqlite_")
+            if kind == "table"
+                && !name.starts_with("sqlite_")
                 && let Some(sql) = sql
             {
                 conn.execute_batch(sql).map_err(classify)?;
@@ -110,7 +115,8 @@ pub fn copy_all(
                 .map_err(classify)?;
         }
         for (kind, name, sql) in &objects {
-            if kind != "table" && !name.starts_with("sqlite_")
+            if kind != "table"
+                && !name.starts_with("sqlite_")
                 && let Some(sql) = sql
             {
                 conn.execute_batch(sql).map_err(classify)?;

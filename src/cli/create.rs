@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use sqlvault_vfs::{DatabaseKey, open_connection};
 
+use super::Ui;
 use super::db::{create_flags, require_absent};
 use super::error::CliError;
 use super::keys::{ENV_KEY, KdfOpts, KeyOpts, KeySource};
-use super::Ui;
 
 /// Arguments of `sqlvault create`.
 #[derive(Args, Debug)]
@@ -31,7 +31,9 @@ pub struct CreateArgs {
 pub fn run(args: CreateArgs, ui: Ui) -> Result<(), CliError> {
     require_absent(&args.db)?;
     if !(512..=65536).contains(&args.page_size) || !args.page_size.is_power_of_two() {
-        return Err(CliError::Failed("--page-size must be a power of two from 512 to 65536".into()));
+        return Err(CliError::Failed(
+            "--page-size must be a power of two from 512 to 65536".into(),
+        ));
     }
     let params = args.kdf.params()?;
     let key = KeySource {
@@ -49,12 +51,17 @@ pub fn run(args: CreateArgs, ui: Ui) -> Result<(), CliError> {
     if args.wal {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(CliError::Failed(format!("could not switch to WAL (journal_mode is {mode})")));
+            return Err(CliError::Failed(format!(
+                "could not switch to WAL (journal_mode is {mode})"
+            )));
         }
     }
     let actual: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     if actual != args.page_size {
-        return Err(CliError::Failed(format!("SQLite kept page size {actual}, not {}", args.page_size)));
+        return Err(CliError::Failed(format!(
+            "SQLite kept page size {actual}, not {}",
+            args.page_size
+        )));
     }
     drop(conn);
     ui.say(format_args!("created {}", args.db.display()));

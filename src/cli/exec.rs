@@ -8,11 +8,11 @@ use rusqlite::Connection;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
+use super::Ui;
 use super::db::open_existing;
 use super::error::CliError;
 use super::keys::{KeyOpts, database_key};
 use super::output::{Format, run_sql};
-use super::Ui;
 
 /// Arguments of `sqlvault exec`.
 #[derive(Args, Debug)]
@@ -86,12 +86,19 @@ pub fn shell(args: ShellArgs, ui: Ui) -> Result<(), CliError> {
     // plaintext next to an encrypted database.
     let mut editor = DefaultEditor::new().map_err(|e| CliError::Failed(format!("line editor: {e}")))?;
     if std::io::stdin().is_terminal() {
-        ui.say(format_args!("sqlvault shell on {} — .help for help", args.db.display()));
+        ui.say(format_args!(
+            "sqlvault shell on {} — .help for help",
+            args.db.display()
+        ));
     }
     let mut format = Format::Table;
     let mut pending = String::new();
     loop {
-        let prompt = if pending.is_empty() { "sqlvault> " } else { "     ...> " };
+        let prompt = if pending.is_empty() {
+            "sqlvault> "
+        } else {
+            "     ...> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
@@ -139,12 +146,24 @@ pub fn shell(args: ShellArgs, ui: Ui) -> Result<(), CliError> {
         pending.push_str(&line);
         pending.push('\n');
         if trimmed.ends_with(';') {
-            report(run_sql(&conn, &pending, format, &mut std::io::stdout(), &classify));
+            report(run_sql(
+                &conn,
+                &pending,
+                format,
+                &mut std::io::stdout(),
+                &classify,
+            ));
             pending.clear();
         }
     }
     if !pending.trim().is_empty() {
-        report(run_sql(&conn, &pending, format, &mut std::io::stdout(), &classify));
+        report(run_sql(
+            &conn,
+            &pending,
+            format,
+            &mut std::io::stdout(),
+            &classify,
+        ));
     }
     Ok(())
 }

@@ -34,7 +34,8 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs, ui: Ui) -> Result<(), CliError> {
     if !args.i_know_this_writes_plaintext {
         return Err(CliError::Failed(
-            "export writes the data UNENCRYPTED; add --i-know-this-writes-plaintext if that is what you want".into(),
+            "export writes the data UNENCRYPTED; add --i-know-this-writes-plaintext if that is what you want"
+                .into(),
         ));
     }
     require_absent(&args.out)?;

@@ -90,7 +90,9 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
             .query_row("PRAGMA main.integrity_check", [], |r| r.get(0))
             .map_err(classify)?;
         if check != "ok" {
-            return Err(CliError::Corrupt(format!("integrity_check of the new database: {check}")));
+            return Err(CliError::Corrupt(format!(
+                "integrity_check of the new database: {check}"
+            )));
         }
         report
     };
@@ -98,8 +100,11 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
 
     let rows: i64 = report.tables.iter().map(|(_, n)| n).sum();
     if args.json {
-        let tables: serde_json::Map<String, serde_json::Value> =
-            report.tables.iter().map(|(t, n)| (t.clone(), (*n).into())).collect();
+        let tables: serde_json::Map<String, serde_json::Value> = report
+            .tables
+            .iter()
+            .map(|(t, n)| (t.clone(), (*n).into()))
+            .collect();
         let v = serde_json::json!({
             "source": kind,
             "tables": tables,
@@ -133,7 +138,10 @@ fn is_plaintext_sqlite(path: &Path) -> Result<bool, CliError> {
 
 /// The plaintext image of a stock SQLite database, WAL content included.
 fn plaintext_image(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     let data = conn.serialize(MAIN_DB)?;
     Ok(Zeroizing::new(data.to_vec()))
 }
@@ -149,7 +157,11 @@ fn sqlcipher_image(args: &ImportArgs, ui: Ui) -> Result<(Zeroizing<Vec<u8>>, Str
     let key = SqlcipherKey::parse(&text);
     let bases = match args.legacy {
         Some(v) => vec![SqlcipherParams::legacy(v)?],
-        None => vec![SqlcipherParams::v4(), SqlcipherParams::v3(), SqlcipherParams::v2()],
+        None => vec![
+            SqlcipherParams::v4(),
+            SqlcipherParams::v3(),
+            SqlcipherParams::v2(),
+        ],
     };
     let candidates: Vec<SqlcipherParams> = bases
         .into_iter()
@@ -168,9 +180,10 @@ fn sqlcipher_image(args: &ImportArgs, ui: Ui) -> Result<(Zeroizing<Vec<u8>>, Str
     let source = SqlcipherSource::open_path(&args.source)?;
     let reader = SqlcipherReader::detect_with(source, &key, &candidates)
         .map_err(|e| CliError::from(e).context(&args.source.display().to_string()))?;
-    let version = reader
-        .compatibility()
-        .map_or_else(|| "SQLCipher (custom settings)".to_string(), |v| format!("SQLCipher {v}"));
+    let version = reader.compatibility().map_or_else(
+        || "SQLCipher (custom settings)".to_string(),
+        |v| format!("SQLCipher {v}"),
+    );
     let kind = format!("{version}, page size {}", reader.page_size());
     let bar = ui.progress("decrypt", u64::from(reader.page_count()));
     let image = reader

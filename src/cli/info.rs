@@ -25,7 +25,13 @@ pub struct InfoArgs {
 pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
     require_file(&args.db)?;
     let len = file_len(&args.db)?.unwrap_or(0);
-    let Kind::Sqlvault { salt, page_size, reserve, wal_mode } = read_kind(&args.db)? else {
+    let Kind::Sqlvault {
+        salt,
+        page_size,
+        reserve,
+        wal_mode,
+    } = read_kind(&args.db)?
+    else {
         return Err(match read_kind(&args.db)? {
             Kind::PlaintextSqlite => CliError::WrongKey(format!(
                 "{} is a plaintext SQLite database, not a sqlvault one (see `sqlvault import`)",
@@ -69,10 +75,16 @@ pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
         println!("{v}");
         return Ok(());
     }
-    println!("format:          sqlvault, format version {}", salt.as_bytes()[12]);
+    println!(
+        "format:          sqlvault, format version {}",
+        salt.as_bytes()[12]
+    );
     println!("page size:       {page_size} bytes ({reserve} reserved per page for the trailer)");
     println!("pages in file:   {} ({len} bytes)", len / u64::from(page_size));
-    println!("journal mode:    {}", if wal_mode { "WAL" } else { "rollback journal" });
+    println!(
+        "journal mode:    {}",
+        if wal_mode { "WAL" } else { "rollback journal" }
+    );
     match salt.kdf()? {
         KdfKind::RawKey => println!("key derivation:  none (raw 256-bit key)"),
         KdfKind::Argon2id(p) => println!(

@@ -98,7 +98,8 @@ impl KeySource<'_> {
                 self.env
             ))
         };
-        let first = Zeroizing::new(rpassword::prompt_password(format!("{}: ", self.prompt)).map_err(no_terminal)?);
+        let first =
+            Zeroizing::new(rpassword::prompt_password(format!("{}: ", self.prompt)).map_err(no_terminal)?);
         if self.confirm {
             let again = Zeroizing::new(rpassword::prompt_password("again: ").map_err(no_terminal)?);
             if *again != *first {

@@ -50,7 +50,14 @@ pub fn run_sql(
             rows_out.push(values);
         }
         if n > 0 {
-            print(&ResultSet { columns, rows: rows_out }, format, out)?;
+            print(
+                &ResultSet {
+                    columns,
+                    rows: rows_out,
+                },
+                format,
+                out,
+            )?;
         }
     }
     Ok(())
@@ -85,7 +92,8 @@ fn print(set: &ResultSet, format: Format, out: &mut dyn Write) -> Result<(), Cli
                 .rows
                 .iter()
                 .map(|r| {
-                    let obj: Map<String, Value> = set.columns.iter().cloned().zip(r.iter().cloned()).collect();
+                    let obj: Map<String, Value> =
+                        set.columns.iter().cloned().zip(r.iter().cloned()).collect();
                     Value::Object(obj)
                 })
                 .collect();
@@ -106,7 +114,11 @@ fn print(set: &ResultSet, format: Format, out: &mut dyn Write) -> Result<(), Cli
             let cells: Vec<Vec<String>> = set
                 .rows
                 .iter()
-                .map(|r| r.iter().map(|v| if v.is_null() { "NULL".into() } else { cell(v) }).collect())
+                .map(|r| {
+                    r.iter()
+                        .map(|v| if v.is_null() { "NULL".into() } else { cell(v) })
+                        .collect()
+                })
                 .collect();
             let mut widths: Vec<usize> = set.columns.iter().map(|c| c.chars().count()).collect();
             for r in &cells {
@@ -127,7 +139,11 @@ fn print(set: &ResultSet, format: Format, out: &mut dyn Write) -> Result<(), Cli
             writeln!(
                 out,
                 "{}",
-                widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-")
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("-+-")
             )?;
             for r in &cells {
                 writeln!(out, "{}", line(r))?;
@@ -150,7 +166,10 @@ mod tests {
 
     #[test]
     fn table_aligns_columns_and_shows_null() {
-        let text = render("SELECT 1 AS a, 'long text' AS b UNION ALL SELECT 22, NULL", Format::Table);
+        let text = render(
+            "SELECT 1 AS a, 'long text' AS b UNION ALL SELECT 22, NULL",
+            Format::Table,
+        );
         assert_eq!(text, "a  | b\n---+----------\n1  | long text\n22 | NULL\n");
     }
 
@@ -162,7 +181,10 @@ mod tests {
 
     #[test]
     fn json_gives_typed_values_per_statement() {
-        let text = render("CREATE TABLE t(a); INSERT INTO t VALUES (1.5); SELECT a, 'x' AS b FROM t", Format::Json);
+        let text = render(
+            "CREATE TABLE t(a); INSERT INTO t VALUES (1.5); SELECT a, 'x' AS b FROM t",
+            Format::Json,
+        );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v, serde_json::json!([{"a": 1.5, "b": "x"}]));
     }

@@ -58,7 +58,8 @@ pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
         .map_err(classify_src)?;
     let was_wal = mode.eq_ignore_ascii_case("wal");
     if was_wal {
-        src.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(classify_src)?;
+        src.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(classify_src)?;
         let now: String = src
             .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
             .map_err(classify_src)?;
@@ -113,7 +114,9 @@ pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(classify_dst)?;
         if check != "ok" {
-            return Err(CliError::Corrupt(format!("the re-encrypted copy fails integrity_check: {check}")));
+            return Err(CliError::Corrupt(format!(
+                "the re-encrypted copy fails integrity_check: {check}"
+            )));
         }
         dst.close().map_err(|(_, e)| CliError::from(e))?;
     }

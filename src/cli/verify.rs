@@ -52,7 +52,10 @@ struct Report {
 pub fn run(args: VerifyArgs, ui: Ui) -> Result<(), CliError> {
     require_file(&args.db)?;
     let Kind::Sqlvault { salt, page_size, .. } = read_kind(&args.db)? else {
-        return Err(CliError::WrongKey(format!("{} is not a sqlvault database", args.db.display())));
+        return Err(CliError::WrongKey(format!(
+            "{} is not a sqlvault database",
+            args.db.display()
+        )));
     };
     let key = database_key(&args.key)?;
     let master = derive_master_key(&key, &salt)?;
@@ -92,7 +95,10 @@ pub fn run(args: VerifyArgs, ui: Ui) -> Result<(), CliError> {
             println!("page {p} of the database: does not authenticate (corrupt or tampered)");
         }
         if report.truncated_tail > 0 {
-            println!("the database file ends with {} bytes of a partial page", report.truncated_tail);
+            println!(
+                "the database file ends with {} bytes of a partial page",
+                report.truncated_tail
+            );
         }
         for (f, p) in &report.bad_wal_frames {
             println!("WAL frame {f} (page {p}): does not authenticate (corrupt or tampered)");
@@ -138,7 +144,13 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn scan_db(path: &Path, page_size: u32, cipher: &mut PageCipher, report: &mut Report, ui: Ui) -> Result<(), CliError> {
+fn scan_db(
+    path: &Path,
+    page_size: u32,
+    cipher: &mut PageCipher,
+    report: &mut Report,
+    ui: Ui,
+) -> Result<(), CliError> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
     let ps = u64::from(page_size);
@@ -151,13 +163,18 @@ fn scan_db(path: &Path, page_size: u32, cipher: &mut PageCipher, report: &mut Re
     for pgno in 1..=pages {
         read_full(&mut f, &mut buf)?;
         let Ok(pgno32) = u32::try_from(pgno) else {
-            return Err(CliError::Corrupt("the database file is longer than SQLite allows".into()));
+            return Err(CliError::Corrupt(
+                "the database file is longer than SQLite allows".into(),
+            ));
         };
         if pgno == lock_page && len > PENDING_BYTE {
             bar.inc(1);
             continue;
         }
-        if cipher.open(&mut buf, PagePosition::Database { pgno: pgno32 }).is_err() {
+        if cipher
+            .open(&mut buf, PagePosition::Database { pgno: pgno32 })
+            .is_err()
+        {
             report.bad_pages.push(pgno);
             if pgno == 1 {
                 break;
@@ -169,7 +186,13 @@ fn scan_db(path: &Path, page_size: u32, cipher: &mut PageCipher, report: &mut Re
     Ok(())
 }
 
-fn scan_wal(path: &Path, page_size: u32, cipher: &mut PageCipher, report: &mut Report, ui: Ui) -> Result<(), CliError> {
+fn scan_wal(
+    path: &Path,
+    page_size: u32,
+    cipher: &mut PageCipher,
+    report: &mut Report,
+    ui: Ui,
+) -> Result<(), CliError> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -198,7 +221,9 @@ fn scan_wal(path: &Path, page_size: u32, cipher: &mut PageCipher, report: &mut R
             pgno,
             commit_size,
         };
-        let ok = cipher.open(&mut buf[WAL_FRAME_HEADER_LEN as usize..], pos).is_ok();
+        let ok = cipher
+            .open(&mut buf[WAL_FRAME_HEADER_LEN as usize..], pos)
+            .is_ok();
         results.push((frame, pgno, commit_size != 0, ok));
         bar.inc(1);
     }
