@@ -549,6 +549,7 @@ fn make_plaintext(path: &Path) {
          PRAGMA user_version = 7; PRAGMA application_id = 12345;
          CREATE TABLE people(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, score REAL, photo BLOB);
          CREATE TABLE log(msg TEXT);
+         CREATE TABLE measures(a REAL, b REAL, total REAL GENERATED ALWAYS AS (a + b) STORED, half AS (a / 2));
          CREATE TABLE \"odd \"\"name\"\"\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
          CREATE INDEX people_name ON people(name);
          CREATE VIEW high AS SELECT name FROM people WHERE score > 50;
@@ -566,7 +567,8 @@ fn make_plaintext(path: &Path) {
         )
         .unwrap();
     }
-    conn.execute_batch("DELETE FROM people WHERE id % 7 = 0; INSERT INTO \"odd \"\"name\"\"\" VALUES ('a', NULL), ('b', x'01');")
+    // Deleting from `log` (no INTEGER PRIMARY KEY) leaves rowid gaps the copy must keep.
+    conn.execute_batch("INSERT INTO measures(a, b) VALUES (1, 2), (3.5, NULL); DELETE FROM log WHERE rowid % 5 = 0; DELETE FROM people WHERE id % 7 = 0; INSERT INTO \"odd \"\"name\"\"\" VALUES ('a', NULL), ('b', x'01');")
         .unwrap();
 }
 

@@ -64,10 +64,10 @@ pub fn copy_all(
             .collect::<Result<_, _>>()
             .map_err(classify)?
     };
-    let pages_in_main: i64 = conn
+    let objects_in_main: i64 = conn
         .query_row("SELECT count(*) FROM main.sqlite_schema", [], |r| r.get(0))
         .map_err(classify)?;
-    if pages_in_main > 0 {
+    if objects_in_main > 0 {
         return Err(CliError::Failed("the target database is not empty".into()));
     }
     for (kind, name, sql) in &objects {
@@ -106,8 +106,12 @@ pub fn copy_all(
         for name in &tables {
             bar.set_message(name.to_string());
             let q = quote(name);
-            conn.execute(&format!("INSERT INTO main.{q} SELECT * FROM src.{q}"), [])
-                .map_err(classify)?;
+            let columns = insert_columns(conn, name, classify)?;
+            conn.execute(
+                &format!("INSERT INTO main.{q}({columns}) SELECT {columns} FROM src.{q}"),
+                [],
+            )
+            .map_err(classify)?;
             bar.inc(1);
         }
         if objects.iter().any(|(_, name, _)| name == "sqlite_sequence") {
@@ -158,4 +162,44 @@ pub fn copy_all(
         report.tables.push((name.to_string(), dst));
     }
     Ok(report)
+}
+
+/// The column list that copies `table` exactly: its stored columns (generated columns are
+/// recomputed by the target, and cannot be inserted into), led by the rowid for a rowid
+/// table, so that rowids survive even without an `INTEGER PRIMARY KEY` (a plain
+/// `SELECT *` would renumber them).
+fn insert_columns(
+    conn: &Connection,
+    table: &str,
+    classify: &dyn Fn(rusqlite::Error) -> CliError,
+) -> Result<String, CliError> {
+    let mut stmt = conn
+        .prepare("SELECT name, hidden FROM pragma_table_xinfo(?1, 'src') ORDER BY cid")
+        .map_err(classify)?;
+    let cols: Vec<(String, i64)> = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(classify)?
+        .collect::<Result<_, _>>()
+        .map_err(classify)?;
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT wr FROM pragma_table_list WHERE schema = 'src' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .map_err(classify)?;
+    let mut list: Vec<String> = Vec::new();
+    if !without_rowid {
+        // The first alias of the rowid that no column shadows.
+        let taken = |alias: &str| cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(alias));
+        if let Some(alias) = ["rowid", "_rowid_", "oid"].into_iter().find(|a| !taken(a)) {
+            list.push(alias.to_string());
+        }
+    }
+    list.extend(
+        cols.iter()
+            .filter(|(_, hidden)| *hidden == 0)
+            .map(|(c, _)| quote(c)),
+    );
+    Ok(list.join(", "))
 }
