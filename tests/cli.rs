@@ -257,6 +257,68 @@ fn info_shows_layout_and_kdf_without_a_key_and_never_a_secret() {
         .stderr(predicate::str::contains("plaintext SQLite"));
 }
 
+#[test]
+fn bench_prints_a_ratio_per_workload() {
+    let d = Dir::new();
+    let out = d
+        .cmd()
+        .args(["bench", "--rows", "300", "--json", "--quiet"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = v.as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["workload"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "batched inserts",
+            "small transactions",
+            "point selects",
+            "full scans"
+        ]
+    );
+    for r in rows {
+        assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["rows"], 300);
+    }
+}
+
+#[test]
+fn shell_runs_sql_and_dot_commands_from_a_pipe() {
+    let d = Dir::new();
+    let k = d.key("k", "shell");
+    d.create("a.db", &k, &[]);
+    d.exec(
+        "a.db",
+        &k,
+        "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES ('one'), ('two')",
+    )
+    .success();
+    let out = d
+        .cmd()
+        .args(["shell", "a.db", "--key-file"])
+        .arg(&k)
+        .write_stdin(".tables\nSELECT count(*) AS n\n  FROM notes;\n.mode csv\nSELECT body FROM notes ORDER BY body;\nSELECT nope;\n.quit\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no such column: nope"));
+    assert_eq!(stdout(&out), "name\n-----\nnotes\nn\n-\n2\nbody\none\ntwo\n");
+}
+
+#[test]
+fn importing_a_sqlvault_database_points_to_rekey() {
+    let d = Dir::new();
+    let k = d.key("k", "x");
+    d.create("a.db", &k, &[]);
+    d.cmd()
+        .args(["import", "a.db", "b.db", "--key-file"])
+        .arg(&k)
+        .args(FAST_KDF)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already a sqlvault database"));
+}
+
 // ---- SQLCipher imports -------------------------------------------------------------
 
 fn fixtures() -> PathBuf {
@@ -750,18 +812,22 @@ fn rekey_killed_after_random_delays_leaves_old_or_new_database() {
     let old = d.key("old", "old passphrase");
     let new = d.key("new", "new passphrase");
     make_vault(&d, "a.db", &old, false);
-    // A cheap deterministic spread of delays (0..40 ms) from the clock.
+    // A cheap pseudo-random spread of delays, seeded from the clock.
     let mut x = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos()
         | 1;
     let bin = assert_cmd::cargo::cargo_bin("sqlvault");
-    for round in 0..8 {
+    // How long a whole rekey takes here: the kills are spread over that span.
+    let started = std::time::Instant::now();
+    rekey_cmd(&d, "a.db", &old, &new).assert().success();
+    let span_ms = (started.elapsed().as_millis() as u32).max(1);
+    for round in 0..10 {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        let delay = Duration::from_millis(u64::from(x % 40));
+        let delay = Duration::from_millis(u64::from(x % span_ms));
         let current_is_old = d.exec("a.db", &old, "SELECT 1").get_output().status.success();
         let (from, to) = if current_is_old {
             (&old, &new)

@@ -21,6 +21,7 @@ use super::Ui;
 use super::copy::{copy_all, load_image};
 use super::db::{PendingFile, create_flags, require_absent, require_file};
 use super::error::CliError;
+use super::header::{Kind, read_kind};
 use super::keys::{ENV_KEY, ENV_SOURCE_KEY, KdfOpts, KeyOpts, KeySource};
 
 /// Arguments of `sqlvault import`.
@@ -60,6 +61,12 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
     require_file(&args.source)?;
     require_absent(&args.db)?;
     let params = args.kdf.params()?;
+    if let Kind::Sqlvault { .. } = read_kind(&args.source)? {
+        return Err(CliError::Failed(format!(
+            "{} is already a sqlvault database (use `sqlvault rekey` to change its key)",
+            args.source.display()
+        )));
+    }
     let (image, kind) = if is_plaintext_sqlite(&args.source)? {
         (plaintext_image(&args.source)?, "plaintext SQLite".to_string())
     } else {
