@@ -795,10 +795,23 @@ fn rekey_killed_at_each_stage_leaves_old_or_new_database() {
         );
         check_after_crash(&d, &old, &new, point);
         let now_old = d.exec("a.db", &old, "SELECT 1").get_output().status.success();
+        let info = stdout(&d.cmd().args(["info", "a.db"]).assert().success());
         if point == "after-rename" {
             assert_ne!(now_old, current_is_old, "{point}: the rename happened");
+            assert!(!info.contains("leftover:"), "{point}: {info}");
         } else {
             assert_eq!(now_old, current_is_old, "{point}: the original must be untouched");
+            // The partial copy is left behind under its temporary name, and named by info.
+            assert!(
+                info.contains("leftover:") && info.contains(".sqlvault-tmp"),
+                "{point}: {info}"
+            );
+            for p in fs::read_dir(d.tmp.path()).unwrap() {
+                let p = p.unwrap().path();
+                if p.to_string_lossy().contains(".sqlvault-tmp") {
+                    fs::remove_file(p).unwrap();
+                }
+            }
         }
         saw_old |= now_old;
         saw_new |= !now_old;

@@ -82,3 +82,27 @@ pub fn file_len(path: &Path) -> Result<Option<u64>, CliError> {
         Err(e) => Err(CliError::Io(format!("{}: {e}", path.display()))),
     }
 }
+
+/// Temporary files that an interrupted `import`, `export` or `rekey` left next to `db`
+/// (`.NAME.*.sqlvault-tmp`): never the database itself, safe to delete.
+pub fn leftovers(db: &Path) -> Vec<PathBuf> {
+    let Some(name) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix) && n.ends_with(".sqlvault-tmp"))
+        .map(|n| dir.join(n))
+        .collect();
+    found.sort();
+    found
+}

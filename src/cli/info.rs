@@ -9,7 +9,7 @@ use sqlvault_crypto::KdfKind;
 use super::Ui;
 use super::db::require_file;
 use super::error::CliError;
-use super::header::{Kind, WAL_FRAME_HEADER_LEN, WAL_HEADER_LEN, file_len, read_kind, wal_path};
+use super::header::{Kind, WAL_FRAME_HEADER_LEN, WAL_HEADER_LEN, file_len, leftovers, read_kind, wal_path};
 
 /// Arguments of `sqlvault info`.
 #[derive(Args, Debug)]
@@ -70,6 +70,7 @@ pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
         "journal_mode": if wal_mode { "wal" } else { "rollback" },
         "kdf": kdf,
         "wal": wal,
+        "leftover_temp_files": leftovers(&args.db).iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     });
     if args.json {
         println!("{v}");
@@ -98,6 +99,12 @@ pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
             "WAL:             {l} bytes, {} frames (committed or not)",
             l.saturating_sub(WAL_HEADER_LEN) / frame_len
         ),
+    }
+    for p in leftovers(&args.db) {
+        println!(
+            "leftover:        {} (from an interrupted import/export/rekey; safe to delete)",
+            p.display()
+        );
     }
     Ok(())
 }
