@@ -6,7 +6,7 @@ use clap::Args;
 use sqlvault_vfs::{DatabaseKey, open_connection};
 
 use super::Ui;
-use super::db::{create_flags, require_absent};
+use super::db::{check_page_size, create_flags, require_absent};
 use super::error::CliError;
 use super::keys::{ENV_KEY, KdfOpts, KeyOpts, KeySource};
 

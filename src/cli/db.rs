@@ -26,6 +26,18 @@ pub fn create_flags() -> OpenFlags {
         | OpenFlags::SQLITE_OPEN_URI
 }
 
+/// Fails unless `bytes` is a page size SQLite accepts (a power of two, 512..=65536);
+/// SQLite itself silently ignores any other value.
+pub fn check_page_size(bytes: u32) -> Result<(), CliError> {
+    if (512..=65536).contains(&bytes) && bytes.is_power_of_two() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "page size {bytes}: must be a power of two from 512 to 65536"
+        )))
+    }
+}
+
 /// Fails with exit status 5 unless `path` is an existing file.
 pub fn require_file(path: &Path) -> Result<(), CliError> {
     match fs::metadata(path) {

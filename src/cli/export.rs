@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::Ui;
 use super::copy::{copy_all, load_image};
-use super::db::{PendingFile, create_flags, open_existing, require_absent};
+use super::db::{PendingFile, check_page_size, create_flags, open_existing, require_absent};
 use super::error::CliError;
 use super::keys::{KeyOpts, database_key};
 
@@ -39,6 +39,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> Result<(), CliError> {
         ));
     }
     require_absent(&args.out)?;
+    check_page_size(args.page_size)?;
     let key = database_key(&args.key)?;
     let (mut src, _) = open_existing(&args.db, &key, true)?;
     let image = {

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use super::Ui;
 use super::copy::{copy_all, load_image};
-use super::db::{PendingFile, create_flags, require_absent, require_file};
+use super::db::{PendingFile, check_page_size, create_flags, require_absent, require_file};
 use super::error::CliError;
 use super::header::{Kind, read_kind};
 use super::keys::{ENV_KEY, ENV_SOURCE_KEY, KdfOpts, KeyOpts, KeySource};
@@ -60,6 +60,7 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
     require_file(&args.source)?;
     require_absent(&args.db)?;
+    check_page_size(args.target_page_size)?;
     let params = args.kdf.params()?;
     if let Kind::Sqlvault { .. } = read_kind(&args.source)? {
         return Err(CliError::Failed(format!(
