@@ -30,11 +30,7 @@ pub struct CreateArgs {
 /// Runs `sqlvault create`.
 pub fn run(args: CreateArgs, ui: Ui) -> Result<(), CliError> {
     require_absent(&args.db)?;
-    if !(512..=65536).contains(&args.page_size) || !args.page_size.is_power_of_two() {
-        return Err(CliError::Failed(
-            "--page-size must be a power of two from 512 to 65536".into(),
-        ));
-    }
+    check_page_size(args.page_size)?;
     let params = args.kdf.params()?;
     let key = KeySource {
         file: args.key.key_file.as_deref(),
