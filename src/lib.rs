@@ -42,3 +42,8 @@
 pub use sqlvault_driver::*;
 
 pub mod sqlcipher;
+
+/// The examples of `docs/migrating.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/migrating.md")]
+pub struct MigratingGuideExamples;
