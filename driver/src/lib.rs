@@ -1,1 +1,74 @@
-//! placeholder
+//! The async driver for sqlvault databases.
+//!
+//! A [`Database`] is a pool of one writer connection and N read-only reader connections (WAL
+//! mode), each owned by its own OS thread. Async code talks to them through channels, so no
+//! tokio worker thread ever runs SQLite, does file I/O or derives a key.
+//!
+//! - [`Database::read`] → [`ReadTx`]: a consistent snapshot on a reader until it ends.
+//! - [`Database::write`] → [`WriteTx`]: `BEGIN IMMEDIATE` on the writer. Writers queue first
+//!   come, first served, in the driver; none of them ever sees `SQLITE_BUSY` from another writer
+//!   of this process.
+//! - [`WriteTx::savepoint`] → [`Savepoint`], nested to any depth. Each borrows its parent
+//!   mutably, so using a parent while a child is alive does not compile.
+//! - `commit` / `release` / `rollback` consume a guard; dropping an unfinished guard rolls it
+//!   back. The drop cannot wait, so it queues the rollback on the guard's connection before the
+//!   connection goes back to the pool: the next user's commands run after it.
+//! - Statements on every guard: `execute`, `execute_batch`, `query_row`, and `query`, a
+//!   [`RowStream`] with back-pressure. Parameters are rusqlite [`Params`](rusqlite::Params)
+//!   that own their values; rows are read with rusqlite's [`Row`](rusqlite::Row) on the
+//!   connection thread.
+//! - [`Database::read_with`] / [`Database::write_with`]: a closure that runs a whole unit of work
+//!   in one trip to the connection thread.
+//! - [`blocking`]: the same pool for synchronous code.
+//!
+//! ## Cancellation
+//!
+//! Every future here may be dropped at any await point. A dropped statement future skips its
+//! statement if it has not started and interrupts it if it has (a progress handler checks the
+//! command's own cancel flag every few hundred VM instructions; unlike a bare
+//! `sqlite3_interrupt` it cannot hit the next command that happens to run on the connection).
+//! An interrupted write statement ends its whole transaction — SQLite's rule — and later
+//! statements on that guard fail with [`Error::TransactionEnded`] instead of silently running
+//! outside a transaction. `commit` and `rollback` are not interrupted once queued: a dropped
+//! commit either commits the whole transaction or none of it.
+//!
+//! ## Latency
+//!
+//! A call costs two cross-thread hand-offs: the command to the connection thread and the
+//! reply back. [`Database::read_with`] adds nothing to that: a closure is a whole transaction
+//! in one command, so it is queued directly on the least busy reader that no guard holds,
+//! without waiting for a lease. Both sides can busy-wait before sleeping
+//! ([`Options::spin`], [`Options::reply_spin`]); that helps only with idle cores and is off by
+//! default.
+//!
+//! ## Tracing
+//!
+//! Spans: `sqlvault.checkout` (waiting for a connection and starting the transaction) with
+//! `sqlvault.queue_wait` inside it, and `sqlvault.statement` (entered on the connection thread
+//! while the statement runs, with its SQL).
+#![forbid(unsafe_code)]
+
+pub mod blocking;
+mod call;
+mod connect;
+mod database;
+mod error;
+mod options;
+mod savepoint;
+mod session;
+mod stream;
+mod transaction;
+mod worker;
+
+pub use database::Database;
+pub use error::{Error, Result};
+pub use options::{Options, Synchronous};
+pub use savepoint::Savepoint;
+pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
+/// The vfs's error (inside [`Error::Vfs`]) and the file kinds it names.
+pub use sqlvault_vfs::{Error as VfsError, FileKind};
+pub use stream::RowStream;
+pub use transaction::{ReadTx, WriteTx};
+
+/// rusqlite, re-exported so that callers use the same version the driver does.
+pub use rusqlite;

@@ -1,0 +1,186 @@
+//! What every guard shares: a leased connection with a transaction open on it, and the
+//! statements that run there.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Params, Row};
+use tokio::sync::mpsc;
+
+use crate::Result;
+use crate::database::Lease;
+use crate::stream::RowStream;
+use crate::worker::{ConnHandle, ConnState, run_guarded};
+
+/// Which kind of connection a guard holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Read,
+    Write,
+}
+
+/// Rows per chunk sent from the connection thread to a [`RowStream`], at most.
+const MAX_CHUNK: usize = 256;
+/// Chunks in flight between the connection thread and a [`RowStream`]: the back-pressure bound.
+const CHUNKS_IN_FLIGHT: usize = 2;
+/// A partly filled chunk is sent anyway once it is this old, so slow queries still trickle.
+const CHUNK_MAX_AGE: Duration = Duration::from_millis(1);
+
+/// A leased connection with a transaction open on it.
+pub(crate) struct Session {
+    lease: Lease,
+    /// Savepoints open through guards (the innermost one is `sqlvault_sp_{depth}`).
+    pub(crate) depth: u32,
+}
+
+/// The name of the driver's savepoint at `depth`.
+pub(crate) fn savepoint_name(depth: u32) -> String {
+    format!("sqlvault_sp_{depth}")
+}
+
+impl Session {
+    /// Opens the transaction on a fresh lease: `BEGIN` plus a read that pins the snapshot for a
+    /// reader, `BEGIN IMMEDIATE` for the writer.
+    pub(crate) async fn begin(mut lease: Lease, kind: Kind) -> Result<Session> {
+        lease.dirty = true;
+        let span = tracing::debug_span!("sqlvault.begin");
+        lease
+            .conn()
+            .call(true, span, move |state: &mut ConnState| {
+                match kind {
+                    Kind::Read => {
+                        state.conn.prepare_cached("BEGIN")?.execute([])?;
+                        // A deferred transaction takes its snapshot at its first read: take it now.
+                        state
+                            .conn
+                            .prepare_cached("PRAGMA schema_version")?
+                            .query_row([], |_| Ok(()))?;
+                    }
+                    Kind::Write => {
+                        state.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+                    }
+                }
+                state.savepoints = 0;
+                Ok(())
+            })
+            .await?;
+        Ok(Session { lease, depth: 0 })
+    }
+
+    pub(crate) fn conn(&self) -> &ConnHandle {
+        self.lease.conn()
+    }
+
+    /// Marks the transaction as properly ended (no rollback needed when the lease drops).
+    pub(crate) fn mark_clean(&mut self) {
+        self.lease.dirty = false;
+    }
+
+    /// Runs a statement job inside the open transaction.
+    async fn run<T, F>(&mut self, span: tracing::Span, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.conn()
+            .call(true, span, move |state: &mut ConnState| {
+                state.require_tx()?;
+                f(&state.conn)
+            })
+            .await
+    }
+
+    pub(crate) async fn execute<P>(&mut self, sql: Cow<'static, str>, params: P) -> Result<usize>
+    where
+        P: Params + Send + 'static,
+    {
+        let span = tracing::debug_span!("sqlvault.statement", op = "execute", sql = %sql);
+        self.run(span, move |conn| {
+            Ok(conn.prepare_cached(&sql)?.execute(params)?)
+        })
+        .await
+    }
+
+    pub(crate) async fn execute_batch(&mut self, sql: Cow<'static, str>) -> Result<()> {
+        let span = tracing::debug_span!("sqlvault.statement", op = "execute_batch", sql = %sql);
+        self.run(span, move |conn| Ok(conn.execute_batch(&sql)?)).await
+    }
+
+    pub(crate) async fn query_row<T, P, F>(&mut self, sql: Cow<'static, str>, params: P, map: F) -> Result<T>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let span = tracing::debug_span!("sqlvault.statement", op = "query_row", sql = %sql);
+        self.run(span, move |conn| {
+            Ok(conn.prepare_cached(&sql)?.query_row(params, map)?)
+        })
+        .await
+    }
+
+    pub(crate) fn query<T, P, F>(&mut self, sql: Cow<'static, str>, params: P, mut map: F) -> RowStream<'_, T>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+        F: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let span = tracing::debug_span!("sqlvault.statement", op = "query", sql = %sql);
+        let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let tx_err = tx.clone();
+        self.conn()
+            .send_job(Some(cancel.clone()), move |state: &mut ConnState| {
+                let _entered = span.enter();
+                let streamed = run_guarded(state, |state| {
+                    state.require_tx()?;
+                    stream_rows(&state.conn, &sql, params, &mut map, &tx)
+                });
+                if let Err(e) = streamed {
+                    let _ = tx_err.blocking_send(Err(e));
+                }
+            });
+        RowStream::new(rx, cancel)
+    }
+}
+
+/// Runs a query and sends its rows in chunks, blocking while the consumer is behind.
+/// Returns early (`Ok`) if the consumer has gone away.
+fn stream_rows<T, P, F>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+    map: &mut F,
+    tx: &mpsc::Sender<Result<Vec<T>>>,
+) -> Result<()>
+where
+    P: Params,
+    F: FnMut(&Row<'_>) -> rusqlite::Result<T>,
+{
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    // Start with one-row chunks so the first row arrives at once, then double.
+    let mut target = 1;
+    let mut chunk = Vec::with_capacity(target);
+    let mut chunk_started = Instant::now();
+    while let Some(row) = rows.next()? {
+        chunk.push(map(row)?);
+        let full = chunk.len() >= target;
+        if full || (chunk.len() % 16 == 0 && chunk_started.elapsed() >= CHUNK_MAX_AGE) {
+            if full {
+                target = (target * 2).min(MAX_CHUNK);
+            }
+            let sent = std::mem::replace(&mut chunk, Vec::with_capacity(target));
+            if tx.blocking_send(Ok(sent)).is_err() {
+                return Ok(());
+            }
+            chunk_started = Instant::now();
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The `sqlvault` command-line tool. See `sqlvault --help` and the README's "CLI" section.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
