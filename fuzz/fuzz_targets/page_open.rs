@@ -28,7 +28,11 @@ impl Pos {
     fn get(self) -> PagePosition {
         match self {
             Pos::Database(pgno) => PagePosition::Database { pgno },
-            Pos::WalFrame(frame, pgno, commit_size) => PagePosition::WalFrame { frame, pgno, commit_size },
+            Pos::WalFrame(frame, pgno, commit_size) => PagePosition::WalFrame {
+                frame,
+                pgno,
+                commit_size,
+            },
             Pos::Journal(offset, pgno) => PagePosition::Journal { offset, pgno },
             Pos::Block(index) => PagePosition::Block { index },
         }

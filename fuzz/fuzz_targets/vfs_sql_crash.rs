@@ -72,7 +72,9 @@ fuzz_target!(|input: Input| {
         fault.arm(u64::from(input.crash_at) + 1);
         for op in &input.ops {
             let sql = match op {
-                Op::Insert(k, n) => format!("INSERT OR REPLACE INTO t VALUES ({k}, randomblob({}))", n % 6000),
+                Op::Insert(k, n) => {
+                    format!("INSERT OR REPLACE INTO t VALUES ({k}, randomblob({}))", n % 6000)
+                }
                 Op::Update(k, n) => format!("UPDATE t SET v = randomblob({}) WHERE k >= {k}", n % 6000),
                 Op::Delete(k) => format!("DELETE FROM t WHERE k <= {k}"),
                 Op::Begin => "BEGIN".into(),
@@ -87,11 +89,19 @@ fuzz_target!(|input: Input| {
             let _ = conn.execute_batch(&sql);
         }
     }
-    let tear = if input.tear % 2 == 0 { Tear::None } else { Tear::Sectors(usize::from(input.tear / 2 % 8) + 1) };
+    let tear = if input.tear % 2 == 0 {
+        Tear::None
+    } else {
+        Tear::Sectors(usize::from(input.tear / 2 % 8) + 1)
+    };
     fault.power_cut(tear).unwrap();
     let _ = std::fs::remove_file(dir.path().join("f.db-shm"));
     let conn = open(&path, "fuzz-sqlvault");
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok", "{input:?}");
-    let _: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    let _: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
 });
