@@ -114,12 +114,16 @@ impl FaultVfs {
         s.failed = false;
     }
 
-    /// Stops failing operations; counting restarts at zero.
+    /// Stops failing operations and forgets the durable images taken so far (a later
+    /// [`power_cut`](Self::power_cut) touches only files used after this); counting
+    /// restarts at zero.
     pub fn disarm(&self) {
         let mut s = lock(&self.inner);
         s.ops = 0;
         s.fail_from = None;
         s.failed = false;
+        s.durable.clear();
+        s.last_unsynced_write = None;
     }
 
     /// Writes, truncates and syncs counted since the last [`arm`](Self::arm) / [`disarm`](Self::disarm).
