@@ -244,13 +244,19 @@ fn short_page(f: &mut dyn RawFile, offset: u64) -> Result<Filled, Fault> {
 
 /// Why page 1 did not open, judged from its first 16 bytes as stored.
 fn classify_page1(prefix: &[u8; SALT_LEN]) -> Fault {
-    if prefix == SQLITE_MAGIC {
-        Fault::Plaintext
-    } else if DatabaseSalt::parse(*prefix).is_err() {
-        Fault::NotSqlvault
-    } else {
-        Fault::WrongKey
+    match parse_salt(prefix) {
+        Ok(_) => Fault::WrongKey,
+        Err(fault) => fault,
     }
+}
+
+/// The first 16 bytes of a database file as a salt: a plaintext SQLite header and
+/// anything that is not a sqlvault salt are told apart.
+fn parse_salt(prefix: &[u8; SALT_LEN]) -> Result<DatabaseSalt, Fault> {
+    if prefix == SQLITE_MAGIC {
+        return Err(Fault::Plaintext);
+    }
+    DatabaseSalt::parse(*prefix).map_err(|_| Fault::NotSqlvault)
 }
 
 /// The salt at the start of the file at `path`, read with std I/O before SQLite opens
@@ -273,10 +279,7 @@ pub(crate) fn salt_of_path(path: &std::path::Path) -> Result<Option<DatabaseSalt
     }
     match got {
         0 => Ok(None),
-        SALT_LEN if &prefix == SQLITE_MAGIC => Err(Fault::Plaintext),
-        SALT_LEN => DatabaseSalt::parse(prefix)
-            .map(Some)
-            .map_err(|_| Fault::NotSqlvault),
+        SALT_LEN => parse_salt(&prefix).map(Some),
         _ => Err(Fault::NotSqlvault),
     }
 }
@@ -287,10 +290,7 @@ pub(crate) fn read_salt(f: &mut dyn RawFile) -> Result<Option<DatabaseSalt>, Fau
     match f.read_at(&mut prefix, 0)? {
         Filled::Short if f.size()? == 0 => Ok(None),
         Filled::Short => Err(Fault::NotSqlvault),
-        Filled::Full if &prefix == SQLITE_MAGIC => Err(Fault::Plaintext),
-        Filled::Full => DatabaseSalt::parse(prefix)
-            .map(Some)
-            .map_err(|_| Fault::NotSqlvault),
+        Filled::Full => parse_salt(&prefix).map(Some),
     }
 }
 
