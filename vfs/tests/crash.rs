@@ -1,6 +1,9 @@
 //! Power cuts at random points: the database reopens intact, with every transaction whose
 //! commit returned (synchronous=FULL) or a prefix of them (NORMAL).
 
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! The loadable extension, used the way programs with only SQLite's C API use it:
 //! Debian's `sqlite3` shell and Python's `sqlite3` module.
 
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Nothing the user stored reaches the disk in plaintext: every byte written to every
 //! file — temp files included, captured through a recording parent VFS — is scanned.
 
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::OnceLock;

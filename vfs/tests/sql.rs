@@ -1,5 +1,8 @@
 //! SQL-level behaviour through the VFS matches plain SQLite.
 
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,8 @@
 //! Altered files give the documented error at the first read that meets them.
 
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Helpers shared by the VFS integration tests.
 #![allow(dead_code)]
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
