@@ -30,6 +30,43 @@ pub unsafe extern "C" fn sqlvault_register(parent: *const c_char, make_default: 
     }
 }
 
+/// Registers the sqlvault VFS under `name`, layered over the VFS named `parent` (NULL:
+/// the default one), as the new default when `make_default` is non-zero. Registering a
+/// name twice is a no-op. Test harnesses use it to put sqlvault over whichever VFS a test
+/// selects (for instance SQLite's crash-simulating VFS).
+///
+/// Returns `SQLITE_OK`, or a SQLite error code (`SQLITE_NOTFOUND` for an unknown parent).
+///
+/// # Safety
+/// `name` is a NUL-terminated string and `parent` is NULL or one, both valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlvault_register_named(
+    name: *const c_char,
+    parent: *const c_char,
+    make_default: c_int,
+) -> c_int {
+    if name.is_null() {
+        return ffi::SQLITE_MISUSE;
+    }
+    // SAFETY: precondition: a valid NUL-terminated string.
+    let Ok(name) = unsafe { CStr::from_ptr(name) }.to_str() else {
+        return ffi::SQLITE_MISUSE;
+    };
+    let parent = if parent.is_null() {
+        None
+    } else {
+        // SAFETY: precondition: a valid NUL-terminated string.
+        match unsafe { CStr::from_ptr(parent) }.to_str() {
+            Ok(p) => Some(p),
+            Err(_) => return ffi::SQLITE_MISUSE,
+        }
+    };
+    match crate::ffi::register_vfs(name, parent, make_default != 0) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(rc) => rc,
+    }
+}
+
 /// The entry point SQLite looks for when loading `libsqlvault`: registers the sqlvault
 /// VFS as the default VFS, so connections opened afterwards accept `PRAGMA key`.
 ///

@@ -82,7 +82,7 @@ pub use error::Error;
 pub use error::FileKind;
 #[cfg(feature = "loadable-extension")]
 pub use extension::sqlite3_sqlvault_init;
-pub use extension::sqlvault_register;
+pub use extension::{sqlvault_register, sqlvault_register_named};
 #[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
