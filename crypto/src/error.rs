@@ -12,6 +12,9 @@ pub enum Error {
     /// The 16 bytes at the start of the file are not a sqlvault database salt
     /// (unknown format version or KDF code).
     NotASqlvaultSalt,
+    /// The file is a sqlvault database of an older format version that this version no
+    /// longer reads (see docs/format.md); it was not opened, and nothing was written.
+    UnsupportedFormatVersion(u8),
     /// The key given does not match how the database was created (a passphrase for a
     /// raw-key database, or the other way round).
     KeyKindMismatch {
@@ -46,6 +49,11 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidKdfParams(why) => write!(f, "invalid Argon2id parameters: {why}"),
             Error::NotASqlvaultSalt => f.write_str("not a sqlvault database (unknown file salt format)"),
+            Error::UnsupportedFormatVersion(v) => write!(
+                f,
+                "this is a sqlvault database of format version {v}, which this version does not read (it writes version {})",
+                crate::FORMAT_VERSION
+            ),
             Error::KeyKindMismatch {
                 database_expects_passphrase: true,
             } => f.write_str("this database was created with a passphrase, not a raw key"),

@@ -10,10 +10,17 @@ use crate::secret::{KEY_LEN, Key, MasterKey};
 pub const SALT_LEN: usize = 16;
 
 /// The sqlvault file-format version written into every new salt.
-pub const FORMAT_VERSION: u8 = 1;
+///
+/// Version 1 (the first release) bound WAL frames to their position only and kept SQLite's
+/// plaintext checksums on disk; it is refused (see docs/format.md).
+pub const FORMAT_VERSION: u8 = 2;
 
-/// Random bytes at the start of the salt; the last four record the format and KDF.
-const RANDOM_LEN: usize = 12;
+/// Bytes 0..8 of the salt: the Argon2id salt proper, shared by a database and its copies.
+const KDF_RANDOM: std::ops::Range<usize> = 0..8;
+
+/// Bytes 8..12 of the salt: random per database file, so that every copy has its own
+/// identity even when it keeps its parent's Argon2id salt.
+const FILE_RANDOM: std::ops::Range<usize> = 8..12;
 
 /// Argon2id cost parameters.
 ///
@@ -91,15 +98,20 @@ pub enum KdfKind {
 ///
 /// | bytes | meaning |
 /// |---|---|
-/// | 0..12 | random, fresh for every database |
+/// | 0..8 | random: the Argon2id salt, kept by copies made under the same key |
+/// | 8..12 | random, fresh for every database file (copies included) |
 /// | 12 | format version ([`FORMAT_VERSION`]) |
 /// | 13 | 0 for a raw-key database, else log2 of Argon2id memory in KiB |
 /// | 14 | Argon2id iterations (0 for raw key) |
 /// | 15 | Argon2id parallelism (0 for raw key) |
 ///
-/// All 16 bytes are the Argon2id salt, the HKDF salt and the database identity bound into
-/// every page's associated data. 96 random bits keep identities distinct: among 2^32
-/// databases the chance that two share one is below 2^-32.
+/// The Argon2id salt is bytes 0..8 and 12..16 ([`DatabaseSalt::kdf_salt`]); all 16
+/// bytes are the HKDF salt, that is the database identity every page key is derived
+/// with. A copy made without the passphrase at hand ([`DatabaseSalt::fresh_copy`]: the
+/// output of `VACUUM INTO`, a new attached file) keeps the Argon2id salt, so the same
+/// passphrase opens it, but draws new bytes 8..12, so pages cannot move between the two.
+/// New databases have 96 random bits of identity (raw-key copies too); passphrase copies of
+/// one database differ in 32.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DatabaseSalt([u8; SALT_LEN]);
 
@@ -121,7 +133,7 @@ impl DatabaseSalt {
     /// [`Error::InvalidKdfParams`] for bad parameters, [`Error::Rng`] if randomness fails.
     pub fn generate(kdf: KdfKind) -> Result<Self, Error> {
         let mut bytes = [0u8; SALT_LEN];
-        getrandom::fill(&mut bytes[..RANDOM_LEN]).map_err(|_| Error::Rng)?;
+        getrandom::fill(&mut bytes[..FILE_RANDOM.end]).map_err(|_| Error::Rng)?;
         bytes[12] = FORMAT_VERSION;
         match kdf {
             KdfKind::RawKey => {}
@@ -148,16 +160,56 @@ impl DatabaseSalt {
         }
     }
 
+    /// The salt for a new database file that takes this database's master key without
+    /// re-running the KDF: the same Argon2id salt and parameters, a new identity. For a
+    /// raw-key database, an entirely fresh salt.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if randomness fails, [`Error::NotASqlvaultSalt`] for a salt whose KDF
+    /// record is invalid.
+    pub fn fresh_copy(&self) -> Result<Self, Error> {
+        let kdf = self.kdf()?;
+        if kdf == KdfKind::RawKey {
+            return Self::generate(kdf);
+        }
+        let mut bytes = self.0;
+        loop {
+            getrandom::fill(&mut bytes[FILE_RANDOM]).map_err(|_| Error::Rng)?;
+            if bytes[FILE_RANDOM] != self.0[FILE_RANDOM] {
+                return Ok(DatabaseSalt(bytes));
+            }
+        }
+    }
+
     /// Parses the first 16 bytes of a database file.
     ///
     /// # Errors
-    /// [`Error::NotASqlvaultSalt`] if the version or KDF code is not one this crate writes.
+    /// [`Error::UnsupportedFormatVersion`] for a salt of an older sqlvault format;
+    /// [`Error::NotASqlvaultSalt`] if the version or KDF code is not one this crate knows.
     pub fn parse(bytes: [u8; SALT_LEN]) -> Result<Self, Error> {
         let salt = DatabaseSalt(bytes);
-        if bytes[12] != FORMAT_VERSION {
-            return Err(Error::NotASqlvaultSalt);
+        match bytes[12] {
+            FORMAT_VERSION => salt.kdf().map(|_| salt),
+            1 if salt.kdf().is_ok() => Err(Error::UnsupportedFormatVersion(1)),
+            _ => Err(Error::NotASqlvaultSalt),
         }
-        salt.kdf().map(|_| salt)
+    }
+
+    /// The format version a salt-shaped header records, for reporting (`sqlvault info`):
+    /// `Some(v)` if the bytes look like a sqlvault salt of version `v` (one this crate
+    /// reads or an older one it refuses), `None` if they do not.
+    pub fn version_of(bytes: &[u8; SALT_LEN]) -> Option<u8> {
+        let salt = DatabaseSalt(*bytes);
+        (matches!(bytes[12], 1..=FORMAT_VERSION) && salt.kdf().is_ok()).then_some(bytes[12])
+    }
+
+    /// The Argon2id salt: bytes 0..8 and 12..16 (the format version and KDF record are
+    /// part of it, so a changed cost derives a different key).
+    pub fn kdf_salt(&self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.0[KDF_RANDOM]);
+        out[8..].copy_from_slice(&self.0[12..]);
+        out
     }
 
     /// The KDF this salt records.
@@ -245,7 +297,7 @@ pub fn argon2id_with_secret(
 pub fn derive_master_key(key: &Key, salt: &DatabaseSalt) -> Result<MasterKey, Error> {
     match (key, salt.kdf()?) {
         (Key::Raw(k), KdfKind::RawKey) => Ok(k.clone()),
-        (Key::Passphrase(p), KdfKind::Argon2id(params)) => argon2id(p.expose(), salt.as_bytes(), params),
+        (Key::Passphrase(p), KdfKind::Argon2id(params)) => argon2id(p.expose(), &salt.kdf_salt(), params),
         (Key::Raw(_), KdfKind::Argon2id(_)) => Err(Error::KeyKindMismatch {
             database_expects_passphrase: true,
         }),
@@ -275,6 +327,35 @@ mod tests {
             KdfKind::RawKey
         );
         assert_ne!(raw.as_bytes()[..12], salt.as_bytes()[..12]);
+    }
+
+    #[test]
+    fn copies_keep_the_kdf_salt_and_get_a_new_identity() {
+        let salt = DatabaseSalt::generate(KdfKind::Argon2id(Argon2Params::INSECURE_FOR_TESTS)).unwrap();
+        let copy = salt.fresh_copy().unwrap();
+        assert_eq!(copy.kdf_salt(), salt.kdf_salt());
+        assert_ne!(copy, salt);
+        let key = Key::Passphrase("pw".into());
+        assert_eq!(
+            derive_master_key(&key, &copy).unwrap().expose(),
+            derive_master_key(&key, &salt).unwrap().expose()
+        );
+        let raw = DatabaseSalt::generate(KdfKind::RawKey).unwrap();
+        assert_ne!(raw.fresh_copy().unwrap().as_bytes()[..12], raw.as_bytes()[..12]);
+    }
+
+    #[test]
+    fn version_1_salts_are_refused_by_name() {
+        let mut bytes = *DatabaseSalt::generate(KdfKind::RawKey).unwrap().as_bytes();
+        bytes[12] = 1;
+        assert_eq!(
+            DatabaseSalt::parse(bytes).unwrap_err(),
+            Error::UnsupportedFormatVersion(1)
+        );
+        assert_eq!(DatabaseSalt::version_of(&bytes), Some(1));
+        bytes[12] = 9;
+        assert_eq!(DatabaseSalt::parse(bytes).unwrap_err(), Error::NotASqlvaultSalt);
+        assert_eq!(DatabaseSalt::version_of(&bytes), None);
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub enum KeyPurpose {
         /// The 32-bit epoch stored in each page trailer.
         epoch: u32,
     },
+    /// The AES-256 key of the keyed function behind seal-context tags (where a page image
+    /// was written: which WAL generation and frame, which journal record). Its `info` is
+    /// the 23-byte label `sqlvault/v2/context-key` padded with one zero byte to 24.
+    ContextKey,
 }
 
 impl KeyPurpose {
@@ -25,8 +29,11 @@ impl KeyPurpose {
         let mut info = [0u8; 24];
         match self {
             KeyPurpose::PageKey { epoch } => {
-                info[..20].copy_from_slice(b"sqlvault/v1/page-key");
+                info[..20].copy_from_slice(b"sqlvault/v2/page-key");
                 info[20..].copy_from_slice(&epoch.to_be_bytes());
+            }
+            KeyPurpose::ContextKey => {
+                info[..23].copy_from_slice(b"sqlvault/v2/context-key");
             }
         }
         info
@@ -81,6 +88,7 @@ mod tests {
         assert_ne!(*a, *b);
         assert_ne!(*a, *c);
         assert_eq!(*a, *derive_key(&master, &salt, KeyPurpose::PageKey { epoch: 1 }));
+        assert_ne!(*a, *derive_key(&master, &salt, KeyPurpose::ContextKey));
     }
 
     #[test]

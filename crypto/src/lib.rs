@@ -45,8 +45,12 @@
 //!
 //! Every page ends in a [`TRAILER_LEN`] = 32-byte trailer stored in SQLite's reserved
 //! bytes: `epoch (4, big-endian) ‖ nonce (12) ‖ GCM tag (16)`. The associated data binds
-//! the page to the format version, the file kind and its [`PagePosition`], so a page
-//! moved or swapped does not authenticate. The database identity (its salt) is bound
+//! the page to the format version and its [`PagePosition`] (the page number), so a page
+//! moved or swapped does not authenticate. Where the image was written — which WAL
+//! generation and frame, with which commit size; which journal record under which journal
+//! header — is bound into the first four nonce bytes as a keyed 32-bit tag of the
+//! [`SealContext`], so that the very same sealed bytes stay a valid database page after a
+//! checkpoint or a journal playback copies them (even one run by a SQLite without the key). The database identity (its salt) is bound
 //! through the keys: every page key is HKDF-derived with the salt, so a page transplanted
 //! from another database under the same master key does not authenticate either. Keeping
 //! the salt out of the associated data keeps it within one 16-byte GHASH block, which is
@@ -57,8 +61,14 @@
 //! # Nonce bound
 //!
 //! A [`PageCipher`] draws a random 32-bit epoch `e` and a random 96-bit starting nonce
-//! `n₀` when it first seals; its key is `HKDF(master, "sqlvault/v1/page-key" ‖ e)` and its
-//! i-th seal uses nonce `n₀ + i mod 2^96`. A new epoch is drawn after 2^31 seals.
+//! `n₀` when it first seals; its key is `HKDF(master, "sqlvault/v2/page-key" ‖ e)` and its
+//! i-th seal uses nonce `n₀ + i mod 2^96` — with the first 32 bits replaced by the
+//! context tag for a page sealed in a WAL frame or journal record. A new epoch is drawn
+//! after 2^31 seals, and after a `fork()` ([`note_fork`]), so a child process never goes on
+//! counting from its parent's nonces.
+//!
+//! Within one epoch no two seals share a nonce: the low 64 bits of `n₀ + i` differ for
+//! the at most 2^31 values of `i`, whatever the first 32 bits hold.
 //!
 //! A (key, nonce) pair can repeat only between two *different* epochs that drew the same
 //! 32-bit epoch value (probability 2^-32 per pair of epochs) and whose nonce ranges
@@ -73,6 +83,21 @@
 //! For `N = 2^48` page writes under one master key that is at most `2^96 / 2^128 = 2^-32`,
 //! however those writes are spread over sessions. (Random 96-bit nonces under a single
 //! key would reach 2^-32 already at about 2^32 writes.)
+//!
+//! Seals with a context tag keep only 64 counter bits, so for them the overlap term is
+//! `(q_a + q_b) / 2^64` times the chance that the two tags agree: `2^-32` for different
+//! contexts (a PRF of distinct inputs), 1 for the same context. The same context is
+//! sealed again only for the same WAL generation and frame, or the same journal header and
+//! record, so with `k` the largest number of seals one context receives from different
+//! epochs the bound becomes
+//!
+//! ```text
+//! P[nonce reuse] ≤ N² / 2^128 + N · k / 2^96
+//! ```
+//!
+//! which stays at 2^-31 for `N = 2^48` as long as `k ≤ 2^16` (SQLite draws fresh random WAL
+//! salts and journal nonces, so `k` is the number of times one frame is rewritten in place
+//! within one transaction by connections that happened to draw the same epoch).
 //!
 //! # Backends
 //!
@@ -96,6 +121,7 @@ pub use kdf::{
 };
 pub use keys::{HKDF_SHA256_MAX_OUTPUT, KeyPurpose, derive_key, hkdf_sha256};
 pub use page_cipher::{
-    MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SQLITE_MAGIC, TRAILER_LEN,
+    MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SQLITE_MAGIC, SealContext,
+    TRAILER_LEN, note_fork,
 };
 pub use secret::{KEY_LEN, Key, MasterKey, Passphrase};

@@ -36,32 +36,14 @@ const OPEN_KEY_CACHE: usize = 16;
 /// one position does not open at any other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PagePosition {
-    /// Page `pgno` (1-based) of the main database file. Page 1 keeps its first
-    /// [`PAGE1_CLEAR_LEN`] bytes in the clear, with the salt in place of SQLite's magic.
+    /// Page `pgno` (1-based) of the database — wherever its image is stored: the main
+    /// file, a WAL frame or a rollback-journal record hold byte-identical sealed pages,
+    /// so that a checkpoint or a journal playback (by sqlvault, or by a SQLite that has no
+    /// key) moves sealed bytes unchanged. Page 1 keeps its first [`PAGE1_CLEAR_LEN`] bytes
+    /// in the clear, with the salt in place of SQLite's magic. Where the image was
+    /// written is bound separately, through its [`SealContext`].
     Database {
         /// The page number.
-        pgno: u32,
-    },
-    /// The page in WAL frame `frame` (0-based), bound to the page number and commit size
-    /// from its frame header.
-    ///
-    /// The frame header's salts are not bound: SQLite writes a frame with zero salts and
-    /// fills them in later when it rewrites checksums within a transaction. The salts and
-    /// checksums SQLite verifies at recovery cover the plaintext, which an attacker
-    /// without the key cannot recompute.
-    WalFrame {
-        /// Index of the frame in the WAL file.
-        frame: u32,
-        /// The database page number (frame header bytes 0..4).
-        pgno: u32,
-        /// The database size in pages for a commit frame, else 0 (frame header bytes 4..8).
-        commit_size: u32,
-    },
-    /// The page image of a rollback-journal record that starts at byte `offset`.
-    Journal {
-        /// File offset of the record (its 4-byte page number field).
-        offset: u64,
-        /// The database page the record holds.
         pgno: u32,
     },
     /// Block `index` of a block-structured file (temp files, statement journals); the
@@ -78,8 +60,6 @@ impl PagePosition {
     fn kind(self) -> u8 {
         match self {
             PagePosition::Database { .. } => 1,
-            PagePosition::WalFrame { .. } => 2,
-            PagePosition::Journal { .. } => 3,
             PagePosition::Block { .. } => 4,
         }
     }
@@ -97,8 +77,47 @@ impl PagePosition {
     }
 }
 
-/// Associated data: one byte of format version and file kind, then the position fields
-/// of that kind, at most 13 bytes.
+/// Where a database page image was written, bound into the first four bytes of its nonce
+/// as a keyed 32-bit tag (see [`PageCipher::context_tag`]).
+///
+/// The page's associated data cannot carry these fields: the same sealed bytes must stay
+/// valid once a checkpoint copies a WAL frame into the database, or a journal playback
+/// copies a record back, where no WAL header or journal header is at hand. The nonce is
+/// stored in the trailer and authenticated by the tag, so it carries them instead, and a
+/// reader that knows where it found a page checks them with [`PageCipher::open_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealContext {
+    /// Written straight into the database file: nothing to check, all 96 nonce bits are
+    /// the counter.
+    Database,
+    /// In WAL frame `frame` (0-based) of the WAL generation whose header salts are `salts`.
+    WalFrame {
+        /// The WAL header's two salts (bytes 16..24), as stored.
+        salts: [u8; 8],
+        /// Index of the frame in the WAL file.
+        frame: u32,
+        /// The frame header's commit size (database size in pages for a commit frame, else 0).
+        commit_size: u32,
+        /// Whether every earlier frame of the WAL was known to be on stable storage (an
+        /// fsync completed after it was written) when this one was sealed: then a damaged
+        /// earlier frame is not a torn write but tampering.
+        after_sync: bool,
+    },
+    /// In the rollback-journal record starting at byte `offset`, under the journal header
+    /// whose checksum nonce (SQLite's `cksumInit`) is `journal_nonce`.
+    Journal {
+        /// The governing journal header's random checksum initialiser.
+        journal_nonce: u32,
+        /// File offset of the record (its 4-byte page number field).
+        offset: u64,
+        /// Whether the header counts its records (a synced journal; `nRec` is not
+        /// 0xffffffff), so a damaged record inside that count is not a torn write.
+        counted: bool,
+    },
+}
+
+/// Associated data: one byte of format version and file kind, then the page number
+/// (and page 1's clear header fields) or the block index — at most 13 bytes.
 ///
 /// It fits one GHASH block (16 bytes), which keeps sealing within a few percent of the
 /// bare AEAD call. The database identity is not repeated here: every page key is already
@@ -130,22 +149,65 @@ fn build_aad(pos: PagePosition, page: &[u8]) -> Aad {
                 put(&page[SALT_LEN..PAGE1_CLEAR_LEN]);
             }
         }
-        PagePosition::WalFrame {
-            frame,
-            pgno,
-            commit_size,
-        } => {
-            put(&frame.to_be_bytes());
-            put(&pgno.to_be_bytes());
-            put(&commit_size.to_be_bytes());
-        }
-        PagePosition::Journal { offset, pgno } => {
-            put(&offset.to_be_bytes());
-            put(&pgno.to_be_bytes());
-        }
         PagePosition::Block { index } => put(&index.to_be_bytes()),
     }
     Aad { bytes, len }
+}
+
+/// The keyed function behind context tags: AES-256 under a key of its own, as a two-block
+/// CBC-MAC over a fixed-length encoding (a PRF for fixed-length inputs), truncated to 32 bits.
+struct ContextKey(aes::Aes256);
+
+impl ContextKey {
+    fn new(master: &MasterKey, salt: &DatabaseSalt) -> ContextKey {
+        use aes::cipher::KeyInit;
+        let key = derive_key(master, salt, KeyPurpose::ContextKey);
+        ContextKey(aes::Aes256::new(&(*key).into()))
+    }
+
+    fn tag(&self, ctx: SealContext) -> Option<[u8; 4]> {
+        use aes::cipher::BlockCipherEncrypt;
+        let (mut first, second) = match ctx {
+            SealContext::Database => return None,
+            SealContext::WalFrame {
+                salts,
+                frame,
+                commit_size,
+                after_sync,
+            } => {
+                let mut a = [0u8; 16];
+                a[0] = 1;
+                a[1] = u8::from(after_sync);
+                a[8..12].copy_from_slice(&frame.to_be_bytes());
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&salts);
+                b[8..12].copy_from_slice(&commit_size.to_be_bytes());
+                (a, b)
+            }
+            SealContext::Journal {
+                journal_nonce,
+                offset,
+                counted,
+            } => {
+                let mut a = [0u8; 16];
+                a[0] = 2;
+                a[1] = u8::from(counted);
+                a[8..].copy_from_slice(&offset.to_be_bytes());
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&journal_nonce.to_be_bytes());
+                (a, b)
+            }
+        };
+        let mut block = aes::Block::from(first);
+        self.0.encrypt_block(&mut block);
+        first.copy_from_slice(&block);
+        for (x, y) in first.iter_mut().zip(second) {
+            *x ^= y;
+        }
+        let mut block = aes::Block::from(first);
+        self.0.encrypt_block(&mut block);
+        Some([block[0], block[1], block[2], block[3]])
+    }
 }
 
 /// The current sealing epoch: its key and the next nonce to use.
@@ -155,13 +217,35 @@ struct SealEpoch {
     /// A 96-bit counter that started at a random value.
     next_nonce: u128,
     seals: u64,
+    /// The [`fork_generation`] the epoch was drawn in: a child process must not go on
+    /// counting from its parent's nonces.
+    fork_generation: u64,
+}
+
+static FORK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tells every [`PageCipher`] in this process that the process has just forked: each
+/// draws a fresh random epoch (a new key) before it seals again.
+///
+/// A child process inherits its parent's ciphers, their epochs and their nonce counters;
+/// sealing on in the child would reuse the parent's nonces under the same key. Call this
+/// from a `pthread_atfork` child handler (sqlvault-vfs registers one). It only increments
+/// an atomic counter, so it is async-signal-safe.
+pub fn note_fork() {
+    FORK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn fork_generation() -> u64 {
+    FORK_GENERATION.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Seals and opens the pages of one file under one master key.
 ///
 /// Each `PageCipher` draws a random 32-bit key epoch and a random 96-bit starting nonce
-/// when it first seals, and counts up from there; the epoch's key is
-/// HKDF(master, salt, "sqlvault/v1/page-key" ‖ epoch). Pages sealed by other ciphers
+/// when it first seals (and again after 2^31 seals, or after [`note_fork`]), and counts up
+/// from there; the epoch's key is HKDF(master, salt, "sqlvault/v2/page-key" ‖ epoch).
+/// A page sealed in a [`SealContext`] other than the database file uses the context's
+/// 32-bit tag as the first four nonce bytes and the low 64 bits of the counter as the rest. Pages sealed by other ciphers
 /// (other connections, earlier sessions) carry their epoch in the trailer, and their keys
 /// are derived on first sight and cached.
 ///
@@ -173,6 +257,7 @@ pub struct PageCipher {
     sealing: Option<SealEpoch>,
     open_keys: Vec<(u32, AeadKey)>,
     next_evict: usize,
+    context: ContextKey,
 }
 
 impl std::fmt::Debug for PageCipher {
@@ -199,6 +284,7 @@ impl PageCipher {
             sealing: None,
             open_keys: Vec::with_capacity(OPEN_KEY_CACHE),
             next_evict: 0,
+            context: ContextKey::new(master, &salt),
         }
     }
 
@@ -224,14 +310,66 @@ impl PageCipher {
     ///   header reserves fewer than [`TRAILER_LEN`] bytes per page;
     /// - [`Error::Rng`] if a new epoch cannot be drawn.
     pub fn seal(&mut self, page: &mut [u8], pos: PagePosition) -> Result<(), Error> {
+        self.seal_in(page, pos, SealContext::Database)
+    }
+
+    /// Seals like [`PageCipher::seal`], binding where the page is being written
+    /// (`ctx`) into its nonce; [`PageCipher::open_in`] checks it. A block ignores `ctx`
+    /// (on sealing and on opening).
+    ///
+    /// # Errors
+    /// As [`PageCipher::seal`].
+    pub fn seal_in(&mut self, page: &mut [u8], pos: PagePosition, ctx: SealContext) -> Result<(), Error> {
         self.check_sealable(page, pos)?;
+        let tag = match pos {
+            PagePosition::Database { .. } => self.context.tag(ctx),
+            PagePosition::Block { .. } => None,
+        };
         let sealing = self.sealing_epoch()?;
         let nonce_value = sealing.next_nonce;
         sealing.next_nonce = (nonce_value + 1) & NONCE_MASK;
         sealing.seals += 1;
         let epoch = sealing.epoch;
-        let nonce = nonce_bytes(nonce_value);
+        let mut nonce = nonce_bytes(nonce_value);
+        if let Some(tag) = tag {
+            nonce[..4].copy_from_slice(&tag);
+        }
         self.seal_checked(page, pos, epoch, &nonce)
+    }
+
+    /// The 32-bit tag that a page sealed in `ctx` carries in its first four nonce bytes;
+    /// `None` for [`SealContext::Database`], which carries none.
+    pub fn context_tag(&self, ctx: SealContext) -> Option<[u8; 4]> {
+        self.context.tag(ctx)
+    }
+
+    /// Whether the sealed `page` carries the tag of `ctx` — a cheap check of the clear
+    /// nonce bytes, without authenticating anything. On its own it proves nothing (anyone
+    /// can copy nonce bytes); it is sound only together with authentication of the same
+    /// bytes, which [`PageCipher::open_in`] does, or when the page will be authenticated
+    /// later wherever it is read (a checkpoint that copies a WAL frame into the database).
+    /// Always true for [`SealContext::Database`].
+    pub fn was_sealed_in(&self, page: &[u8], ctx: SealContext) -> bool {
+        match self.context.tag(ctx) {
+            None => true,
+            Some(tag) => {
+                let at = page.len().saturating_sub(TRAILER_LEN) + 4;
+                page.get(at..at + 4) == Some(&tag[..])
+            }
+        }
+    }
+
+    /// Authenticates and decrypts `page` like [`PageCipher::open`], and also requires
+    /// that it was sealed in `ctx` (its nonce carries the context's tag).
+    ///
+    /// # Errors
+    /// [`OpenError`] if the page does not authenticate at `pos` or was sealed elsewhere.
+    pub fn open_in(&mut self, page: &mut [u8], pos: PagePosition, ctx: SealContext) -> Result<(), OpenError> {
+        if matches!(pos, PagePosition::Database { .. }) && !self.was_sealed_in(page, ctx) {
+            page.fill(0);
+            return Err(OpenError);
+        }
+        self.open(page, pos)
     }
 
     /// Seals with a caller-chosen epoch and nonce. **For tests and fuzzing only**: reusing
@@ -358,7 +496,11 @@ impl PageCipher {
     }
 
     fn sealing_epoch(&mut self) -> Result<&mut SealEpoch, Error> {
-        let stale = self.sealing.as_ref().is_none_or(|s| s.seals >= SEALS_PER_EPOCH);
+        let generation = fork_generation();
+        let stale = self
+            .sealing
+            .as_ref()
+            .is_none_or(|s| s.seals >= SEALS_PER_EPOCH || s.fork_generation != generation);
         if stale {
             let mut random = [0u8; 4 + NONCE_LEN];
             getrandom::fill(&mut random).map_err(|_| Error::Rng)?;
@@ -371,6 +513,7 @@ impl PageCipher {
                 key,
                 next_nonce: u128::from_be_bytes(start),
                 seals: 0,
+                fork_generation: generation,
             });
         }
         match self.sealing.as_mut() {
@@ -506,15 +649,8 @@ mod tests {
         for (pos, mut page) in [
             (PagePosition::Database { pgno: 1 }, page1(4096)),
             (PagePosition::Database { pgno: 9 }, vec![0x33; 4096]),
-            (
-                PagePosition::WalFrame {
-                    frame: 1,
-                    pgno: 4,
-                    commit_size: 0,
-                },
-                vec![0x44; 1024],
-            ),
-            (PagePosition::Journal { offset: 8, pgno: 9 }, vec![0x55; 512]),
+            (PagePosition::Database { pgno: 4 }, vec![0x44; 1024]),
+            (PagePosition::Database { pgno: 9 }, vec![0x55; 512]),
         ] {
             let last = page.len() - 1;
             page[last] = 1;
@@ -578,5 +714,107 @@ mod tests {
                 assert!(p[..1024 - 32].iter().all(|&b| b == i as u8));
             }
         }
+    }
+
+    fn wal_ctx(frame: u32, after_sync: bool) -> SealContext {
+        SealContext::WalFrame {
+            salts: *b"saltsalt",
+            frame,
+            commit_size: 0,
+            after_sync,
+        }
+    }
+
+    #[test]
+    fn a_page_opens_only_in_the_context_it_was_sealed_in() {
+        let mut c = cipher();
+        let pos = PagePosition::Database { pgno: 3 };
+        let mut sealed = vec![7u8; 1024];
+        sealed[1024 - 32..].fill(0);
+        c.seal_in(&mut sealed, pos, wal_ctx(5, false)).unwrap();
+        let mut p = sealed.clone();
+        c.open_in(&mut p, pos, wal_ctx(5, false)).unwrap();
+        for other in [
+            wal_ctx(6, false),
+            wal_ctx(5, true),
+            SealContext::WalFrame {
+                salts: *b"saltsal2",
+                frame: 5,
+                commit_size: 0,
+                after_sync: false,
+            },
+            SealContext::WalFrame {
+                salts: *b"saltsalt",
+                frame: 5,
+                commit_size: 9,
+                after_sync: false,
+            },
+            SealContext::Journal {
+                journal_nonce: 1,
+                offset: 5,
+                counted: false,
+            },
+        ] {
+            let mut p = sealed.clone();
+            assert_eq!(c.open_in(&mut p, pos, other), Err(OpenError), "{other:?}");
+            assert!(p.iter().all(|&b| b == 0));
+        }
+        // The same bytes are a valid database page wherever they are copied to.
+        let mut p = sealed.clone();
+        c.open(&mut p, pos).unwrap();
+        assert!(p[..1024 - 32].iter().all(|&b| b == 7));
+        // Forging the tag in the clear nonce bytes breaks authentication.
+        let mut p = sealed;
+        let tag = c.context_tag(wal_ctx(6, false)).unwrap();
+        p[1024 - 28..1024 - 24].copy_from_slice(&tag);
+        assert!(c.was_sealed_in(&p, wal_ctx(6, false)));
+        assert_eq!(c.open_in(&mut p, pos, wal_ctx(6, false)), Err(OpenError));
+    }
+
+    #[test]
+    fn context_tags_differ_by_field_and_by_database() {
+        let c = cipher();
+        let tags: std::collections::HashSet<_> =
+            (0..1000).map(|f| c.context_tag(wal_ctx(f, false))).collect();
+        assert_eq!(tags.len(), 1000);
+        assert_eq!(c.context_tag(SealContext::Database), None);
+        let other = cipher();
+        assert_ne!(
+            c.context_tag(wal_ctx(1, false)),
+            other.context_tag(wal_ctx(1, false))
+        );
+    }
+
+    #[test]
+    fn nonces_stay_distinct_across_contexts_within_a_cipher() {
+        let mut c = cipher();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..2000u32 {
+            let mut p = vec![0u8; 512];
+            let ctx = if i % 2 == 0 {
+                SealContext::Database
+            } else {
+                wal_ctx(i % 7, false)
+            };
+            c.seal_in(&mut p, PagePosition::Database { pgno: 2 }, ctx)
+                .unwrap();
+            assert!(seen.insert(p[512 - 32..512 - 16].to_vec()));
+        }
+    }
+
+    #[test]
+    fn a_fork_draws_a_new_epoch() {
+        let mut c = cipher();
+        let mut p = vec![0u8; 512];
+        c.seal(&mut p, PagePosition::Database { pgno: 2 }).unwrap();
+        let before = p[512 - 32..512 - 28].to_vec();
+        let mut q = vec![0u8; 512];
+        c.seal(&mut q, PagePosition::Database { pgno: 2 }).unwrap();
+        assert_eq!(q[512 - 32..512 - 28], before[..], "same epoch without a fork");
+        note_fork();
+        let mut r = vec![0u8; 512];
+        c.seal(&mut r, PagePosition::Database { pgno: 2 }).unwrap();
+        assert_ne!(r[512 - 32..512 - 16], q[512 - 32..512 - 16]);
+        assert_ne!(r[512 - 32..512 - 28], before[..], "a new epoch after the fork");
     }
 }

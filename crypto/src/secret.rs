@@ -136,6 +136,27 @@ impl Key {
             None => Key::Passphrase(Passphrase::from(value)),
         }
     }
+
+    /// [`Key::parse_pragma`] on the bytes SQLite hands over, which need not be UTF-8: a
+    /// passphrase keeps every byte as given (two different non-UTF-8 passphrases never
+    /// collapse into one key). The copy made here is wiped when the key is dropped.
+    pub fn parse_pragma_bytes(value: &[u8]) -> Key {
+        let raw = value
+            .strip_prefix(b"x'")
+            .or_else(|| value.strip_prefix(b"X'"))
+            .and_then(|v| v.strip_suffix(b"'"))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| MasterKey::from_hex(hex).ok());
+        match raw {
+            Some(k) => Key::Raw(k),
+            None => Key::Passphrase(Passphrase::new(value.to_vec())),
+        }
+    }
+
+    /// Whether this is an empty passphrase (refused everywhere: it protects nothing).
+    pub fn is_empty_passphrase(&self) -> bool {
+        matches!(self, Key::Passphrase(p) if p.0.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -170,5 +191,20 @@ mod tests {
         assert!(matches!(Key::parse_pragma(&raw), Key::Raw(_)));
         assert!(matches!(Key::parse_pragma("x'AA'"), Key::Passphrase(_)));
         assert!(matches!(Key::parse_pragma("correct horse"), Key::Passphrase(_)));
+    }
+
+    #[test]
+    fn non_utf8_passphrases_stay_distinct() {
+        let a = Key::parse_pragma_bytes(&[0xff, 0x61]);
+        let b = Key::parse_pragma_bytes(&[0xfe, 0x61]);
+        match (a, b) {
+            (Key::Passphrase(a), Key::Passphrase(b)) => assert_ne!(a.expose(), b.expose()),
+            _ => panic!("passphrases expected"),
+        }
+        assert!(matches!(
+            Key::parse_pragma_bytes(format!("x'{}'", "ab".repeat(32)).as_bytes()),
+            Key::Raw(_)
+        ));
+        assert!(Key::parse_pragma_bytes(b"").is_empty_passphrase());
     }
 }

@@ -5,12 +5,17 @@
 //! built with `--no-default-features` only the pure-Rust backend exists and these tests
 //! check it against itself (determinism and round trips), which the
 //! `both_backends_are_built_by_default` test makes explicit.
+//!
+//! Pages sealed in a WAL frame or journal record ([`SealContext`]) are held to the same:
+//! identical bytes on every backend, and opening on every backend, both in their
+//! context and as the plain database page they are copied into.
 
 mod common;
 
 use common::{PAGE_SIZES, Rng, plain_for};
 use sqlvault_crypto::{
-    NONCE_LEN, PageCipher, PagePosition, TRAILER_LEN, aes256gcm_open, aes256gcm_seal, all_backends,
+    NONCE_LEN, PageCipher, PagePosition, SealContext, TRAILER_LEN, aes256gcm_open, aes256gcm_seal,
+    all_backends,
 };
 
 #[cfg(feature = "aws-lc")]
@@ -56,13 +61,9 @@ fn page_ciphers_agree_on_every_page_size_and_position_kind() {
         let mut positions = vec![
             PagePosition::Database { pgno: 1 },
             PagePosition::Database { pgno: 2 },
-            PagePosition::WalFrame {
-                frame: 0,
-                pgno: rng.next_u32(),
-                commit_size: rng.next_u32(),
-            },
-            PagePosition::Journal { offset: 512, pgno: 3 },
+            PagePosition::Database { pgno: u32::MAX },
             PagePosition::Block { index: 0 },
+            PagePosition::Block { index: u64::MAX },
         ];
         positions.extend((0..4).map(|_| rng.position(true)));
         for pos in positions {
@@ -94,6 +95,102 @@ fn page_ciphers_agree_on_every_page_size_and_position_kind() {
                     .open(&mut page, pos)
                     .unwrap_or_else(|_| panic!("{opener:?} cannot open a page sealed at {size}/{pos:?}"));
                 assert_eq!(page, plain, "{opener:?} at {size}/{pos:?}");
+            }
+        }
+    }
+}
+
+/// `seal_in` output is the same bytes on every backend: what one backend sealed in a
+/// context (random epoch, counting nonce with the context tag in front) is exactly what
+/// every other backend seals with that epoch and nonce, every backend computes the same
+/// context tag, and every backend opens it in its context and as a database page.
+#[test]
+fn seal_in_agrees_on_every_backend_and_context() {
+    let mut rng = Rng::new(0x5eed_0005);
+    for size in PAGE_SIZES {
+        let master = rng.master();
+        let salt = rng.salt();
+        let mut contexts = vec![
+            SealContext::Database,
+            SealContext::WalFrame {
+                salts: rng.array(),
+                frame: 0,
+                commit_size: 0,
+                after_sync: false,
+            },
+            SealContext::WalFrame {
+                salts: rng.array(),
+                frame: rng.next_u32(),
+                commit_size: rng.next_u32(),
+                after_sync: true,
+            },
+            SealContext::Journal {
+                journal_nonce: rng.next_u32(),
+                offset: 512,
+                counted: false,
+            },
+            SealContext::Journal {
+                journal_nonce: rng.next_u32(),
+                offset: rng.next_u64(),
+                counted: true,
+            },
+        ];
+        contexts.extend((0..3).map(|_| rng.context()));
+        for ctx in contexts {
+            let tags: Vec<Option<[u8; 4]>> = all_backends()
+                .iter()
+                .map(|&b| PageCipher::with_backend(&master, salt, b).context_tag(ctx))
+                .collect();
+            assert!(
+                tags.iter().all(|t| *t == tags[0]),
+                "context tags differ for {ctx:?}"
+            );
+            assert_eq!(tags[0].is_none(), ctx == SealContext::Database, "{ctx:?}");
+            for pos in [
+                PagePosition::Database { pgno: 1 },
+                PagePosition::Database { pgno: 2 },
+                PagePosition::Database {
+                    pgno: rng.next_u32().max(3),
+                },
+            ] {
+                let plain = plain_for(&mut rng, pos, size);
+                for &sealer in all_backends() {
+                    let mut writer = PageCipher::with_backend(&master, salt, sealer);
+                    let mut sealed = plain.clone();
+                    writer
+                        .seal_in(&mut sealed, pos, ctx)
+                        .unwrap_or_else(|e| panic!("{sealer:?} refused {pos:?} in {ctx:?}: {e}"));
+                    let trailer = &sealed[size - TRAILER_LEN..];
+                    let epoch = u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+                    let mut nonce = [0u8; NONCE_LEN];
+                    nonce.copy_from_slice(&trailer[4..4 + NONCE_LEN]);
+                    if let Some(tag) = tags[0] {
+                        assert_eq!(nonce[..4], tag, "{sealer:?}: no context tag in the nonce");
+                    }
+                    let again = seal_everywhere(&master, salt, &plain, pos, epoch, nonce);
+                    for (i, page) in again.iter().enumerate() {
+                        assert_eq!(
+                            page,
+                            &sealed,
+                            "{:?} differs from {sealer:?}'s seal_in at {size}/{pos:?}/{ctx:?}",
+                            all_backends()[i]
+                        );
+                    }
+                    for &opener in all_backends() {
+                        let mut reader = PageCipher::with_backend(&master, salt, opener);
+                        assert!(reader.was_sealed_in(&sealed, ctx), "{sealer:?} -> {opener:?}");
+                        let mut page = sealed.clone();
+                        reader.open_in(&mut page, pos, ctx).unwrap_or_else(|_| {
+                            panic!("{sealer:?} -> {opener:?}: no open_in at {size}/{pos:?}/{ctx:?}")
+                        });
+                        assert_eq!(page, plain);
+                        let mut page = sealed.clone();
+                        reader.open(&mut page, pos).unwrap_or_else(|_| {
+                            panic!("{sealer:?} -> {opener:?}: no open at {size}/{pos:?}/{ctx:?}")
+                        });
+                        assert_eq!(page, plain);
+                    }
+                }
             }
         }
     }

@@ -72,21 +72,50 @@ fn hkdf_sha256_matches_rfc5869() {
     }
 }
 
-/// The working keys are exactly HKDF-SHA256(salt = database salt, IKM = master key,
-/// info = "sqlvault/v1/page-key" ‖ epoch as 4 big-endian bytes), 32 bytes: this pins the
-/// label format, which every existing database depends on.
+/// The page keys are exactly HKDF-SHA256(salt = database salt, IKM = master key,
+/// info = "sqlvault/v2/page-key" ‖ epoch as 4 big-endian bytes), 32 bytes: this pins the
+/// label format, which every format-2 database depends on.
 #[test]
 fn page_keys_are_hkdf_with_the_documented_label() {
     let master_bytes = hex!("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
-    let salt = DatabaseSalt::parse(hex!("a0a1a2a3a4a5a6a7a8a9aaab01000000")).unwrap();
+    let salt = DatabaseSalt::parse(hex!("a0a1a2a3a4a5a6a7a8a9aaab02000000")).unwrap();
     let master = MasterKey::from_bytes(master_bytes);
     for epoch in [0u32, 1, 0xdead_beef, u32::MAX] {
-        let mut info = b"sqlvault/v1/page-key".to_vec();
+        let mut info = b"sqlvault/v2/page-key".to_vec();
         info.extend_from_slice(&epoch.to_be_bytes());
         let mut expected = [0u8; 32];
         hkdf_sha256(salt.as_bytes(), &master_bytes, &info, &mut expected).unwrap();
         let got = derive_key(&master, &salt, KeyPurpose::PageKey { epoch });
         assert_eq!(*got, expected, "epoch {epoch:#x}");
+        // The version-1 label no longer derives the page key.
+        let mut v1_info = b"sqlvault/v1/page-key".to_vec();
+        v1_info.extend_from_slice(&epoch.to_be_bytes());
+        let mut v1 = [0u8; 32];
+        hkdf_sha256(salt.as_bytes(), &master_bytes, &v1_info, &mut v1).unwrap();
+        assert_ne!(*got, v1, "epoch {epoch:#x}");
+    }
+}
+
+/// The seal-context key is HKDF-SHA256(salt = database salt, IKM = master key, info =
+/// "sqlvault/v2/context-key" padded with one zero byte to the 24 bytes of every label),
+/// 32 bytes, and differs from every page key.
+#[test]
+fn the_context_key_is_hkdf_with_the_documented_label() {
+    let master_bytes = hex!("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    let salt = DatabaseSalt::parse(hex!("a0a1a2a3a4a5a6a7a8a9aaab02000000")).unwrap();
+    let master = MasterKey::from_bytes(master_bytes);
+    let mut expected = [0u8; 32];
+    hkdf_sha256(
+        salt.as_bytes(),
+        &master_bytes,
+        b"sqlvault/v2/context-key\0",
+        &mut expected,
+    )
+    .unwrap();
+    let got = derive_key(&master, &salt, KeyPurpose::ContextKey);
+    assert_eq!(*got, expected);
+    for epoch in [0u32, 1, u32::MAX] {
+        assert_ne!(*got, *derive_key(&master, &salt, KeyPurpose::PageKey { epoch }));
     }
 }
 
@@ -108,7 +137,7 @@ const RFC9106_TAG: [u8; 32] = hex!("0d640df58d78766c08c037a34a8b53c9d01ef0452d75
 /// inputs to equal outputs and, short of a SHA-256 collision, different inputs to
 /// different ones.
 fn fingerprint(master: &MasterKey) -> [u8; 32] {
-    let Ok(salt) = DatabaseSalt::parse(hex!("000000000000000000000000010a0101")) else {
+    let Ok(salt) = DatabaseSalt::parse(hex!("000000000000000000000000020a0101")) else {
         panic!("a valid Argon2id salt");
     };
     *derive_key(master, &salt, KeyPurpose::PageKey { epoch: 0 })
@@ -146,8 +175,9 @@ fn argon2id_matches_rfc9106() {
 }
 
 /// `argon2id` (what passphrases go through) is the RFC 9106 function without secret or
-/// associated data, and `derive_master_key` runs it over the 16 salt bytes with the
-/// parameters the salt records.
+/// associated data, and `derive_master_key` runs it over the salt's 12-byte Argon2id salt
+/// (bytes 0..8 and 12..16, [`DatabaseSalt::kdf_salt`]) with the parameters the salt
+/// records — so a fresh copy of the salt, which keeps those bytes, derives the same key.
 #[test]
 fn passphrases_go_through_argon2id_with_the_salt_and_its_parameters() {
     let plain = argon2id(&RFC9106_PASSWORD, &RFC9106_SALT, RFC9106_PARAMS).unwrap();
@@ -160,11 +190,33 @@ fn passphrases_go_through_argon2id_with_the_salt_and_its_parameters() {
         parallelism: 2,
     };
     let salt = DatabaseSalt::generate(KdfKind::Argon2id(params)).unwrap();
-    let via_salt = derive_master_key(&Key::Passphrase("pass phrase".into()), &salt).unwrap();
-    let direct = argon2id(b"pass phrase", salt.as_bytes(), params).unwrap();
+    let bytes = salt.as_bytes();
+    let mut kdf_salt = [0u8; 12];
+    kdf_salt[..8].copy_from_slice(&bytes[..8]);
+    kdf_salt[8..].copy_from_slice(&bytes[12..]);
+    assert_eq!(salt.kdf_salt(), kdf_salt);
+    assert_eq!(
+        kdf_salt[8..],
+        [2, 6, 2, 2],
+        "format version 2, 2^6 KiB, 2 passes, 2 lanes"
+    );
+
+    let key = Key::Passphrase("pass phrase".into());
+    let via_salt = derive_master_key(&key, &salt).unwrap();
+    let direct = argon2id(b"pass phrase", &kdf_salt, params).unwrap();
     assert_eq!(fingerprint(&via_salt), fingerprint(&direct));
-    let other_params = argon2id(b"pass phrase", salt.as_bytes(), Argon2Params::INSECURE_FOR_TESTS).unwrap();
+    let whole_salt = argon2id(b"pass phrase", salt.as_bytes(), params).unwrap();
+    assert_ne!(fingerprint(&via_salt), fingerprint(&whole_salt));
+    let other_params = argon2id(b"pass phrase", &kdf_salt, Argon2Params::INSECURE_FOR_TESTS).unwrap();
     assert_ne!(fingerprint(&via_salt), fingerprint(&other_params));
+
+    let copy = salt.fresh_copy().unwrap();
+    assert_ne!(copy, salt);
+    assert_eq!(copy.kdf_salt(), kdf_salt);
+    assert_eq!(
+        fingerprint(&derive_master_key(&key, &copy).unwrap()),
+        fingerprint(&via_salt)
+    );
 }
 
 #[test]

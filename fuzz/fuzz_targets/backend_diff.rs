@@ -3,15 +3,43 @@
 //! For arbitrary key, nonce, AAD and data: every backend seals to the same ciphertext
 //! and tag, and every backend gives the same open result (and the same bytes after it)
 //! for the ciphertext and tag, optionally altered. The same holds one level up, for
-//! pages sealed through `PageCipher` with a fixed epoch and nonce.
+//! pages sealed through `PageCipher` with a fixed epoch and nonce, and for pages sealed
+//! with `seal_in` in a WAL-frame or journal context: every backend computes the same
+//! context tag, reproduces the sealed bytes from their epoch and nonce, and opens them.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sqlvault_crypto::{
-    DatabaseSalt, FORMAT_VERSION, MasterKey, PageCipher, PagePosition, TRAILER_LEN, aes256gcm_open,
-    aes256gcm_seal, all_backends,
+    DatabaseSalt, FORMAT_VERSION, MasterKey, PageCipher, PagePosition, SealContext, TRAILER_LEN,
+    aes256gcm_open, aes256gcm_seal, all_backends,
 };
+
+/// A seal context: a WAL frame (salts, frame, commit size, after sync) or a journal
+/// record (journal nonce, offset, counted).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Ctx {
+    WalFrame([u8; 8], u32, u32, bool),
+    Journal(u32, u64, bool),
+}
+
+impl Ctx {
+    fn get(self) -> SealContext {
+        match self {
+            Ctx::WalFrame(salts, frame, commit_size, after_sync) => SealContext::WalFrame {
+                salts,
+                frame,
+                commit_size,
+                after_sync,
+            },
+            Ctx::Journal(journal_nonce, offset, counted) => SealContext::Journal {
+                journal_nonce,
+                offset,
+                counted,
+            },
+        }
+    }
+}
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -25,6 +53,9 @@ struct Input {
     salt: [u8; 12],
     epoch: u32,
     pgno: u32,
+    /// The context of the `seal_in` check, and which backend seals there.
+    ctx: Ctx,
+    sealer: u8,
 }
 
 fuzz_target!(|input: Input| {
@@ -121,6 +152,55 @@ fuzz_target!(|input: Input| {
         let mut page = pages[0].clone();
         let mut cipher = PageCipher::with_backend(&master, salt, b);
         assert!(cipher.open(&mut page, pos).is_ok(), "{b:?} cannot open the page");
+        assert_eq!(page, plain);
+    }
+
+    // seal_in: one backend seals in the context; every backend agrees on the tag,
+    // reproduces the bytes from the trailer's epoch and nonce, and opens them in the
+    // context and as the database page a checkpoint or playback copies them to.
+    let ctx = input.ctx.get();
+    let tags: Vec<Option<[u8; 4]>> = backends
+        .iter()
+        .map(|&b| PageCipher::with_backend(&master, salt, b).context_tag(ctx))
+        .collect();
+    assert!(
+        tags.iter().all(|t| *t == tags[0]),
+        "backends disagree on the tag of {ctx:?}"
+    );
+    let Some(tag) = tags[0] else {
+        panic!("{ctx:?} carries no tag");
+    };
+    let sealer = backends[usize::from(input.sealer) % backends.len()];
+    let mut sealed = plain.clone();
+    if let Err(e) = PageCipher::with_backend(&master, salt, sealer).seal_in(&mut sealed, pos, ctx) {
+        panic!("{sealer:?} refused a well-formed page in {ctx:?}: {e}");
+    }
+    let trailer = &sealed[len - TRAILER_LEN..];
+    let epoch = u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&trailer[4..16]);
+    assert_eq!(nonce[..4], tag, "no context tag in the nonce");
+    for &b in backends {
+        let mut cipher = PageCipher::with_backend(&master, salt, b);
+        let mut page = plain.clone();
+        if let Err(e) = cipher.seal_with_nonce(&mut page, pos, epoch, nonce) {
+            panic!("{b:?} refused a well-formed page: {e}");
+        }
+        assert_eq!(
+            page, sealed,
+            "{b:?} and {sealer:?} seal pages in {ctx:?} differently"
+        );
+        let mut page = sealed.clone();
+        assert!(
+            cipher.open_in(&mut page, pos, ctx).is_ok(),
+            "{b:?} cannot open in {ctx:?}"
+        );
+        assert_eq!(page, plain);
+        let mut page = sealed.clone();
+        assert!(
+            cipher.open(&mut page, pos).is_ok(),
+            "{b:?} cannot open as a database page"
+        );
         assert_eq!(page, plain);
     }
 });

@@ -56,6 +56,12 @@ pub enum Error {
     NoKey,
     /// The key was set after the database had already been read or written.
     KeyTooLate,
+    /// `PRAGMA key` failed on this connection (wrong kind of key, a plaintext file…): its
+    /// database refuses every read and write, so nothing is read or written in the clear.
+    KeyFailed,
+    /// The file is a sqlvault database of an older format version, which this version
+    /// does not read (docs/format.md lists what changed).
+    UnsupportedFormatVersion(u8),
     /// Key derivation or sealing failed.
     Crypto(sqlvault_crypto::Error),
     /// SQLite reported an error that is not one of the above.
@@ -86,6 +92,14 @@ impl fmt::Display for Error {
             Error::UnexpectedIo(what) => write!(f, "refused an I/O the VFS cannot seal: {what}"),
             Error::NoKey => f.write_str("no key was set for this database"),
             Error::KeyTooLate => f.write_str("the key must be set before the database is first used"),
+            Error::KeyFailed => {
+                f.write_str("PRAGMA key failed; the database refuses reads and writes until it is reopened")
+            }
+            Error::UnsupportedFormatVersion(v) => write!(
+                f,
+                "this is a sqlvault database of format version {v}; this version reads only version {}",
+                sqlvault_crypto::FORMAT_VERSION
+            ),
             Error::Crypto(e) => write!(f, "{e}"),
             Error::Sqlite(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
@@ -111,6 +125,7 @@ impl From<sqlvault_crypto::Error> for Error {
         match e {
             sqlvault_crypto::Error::NotASqlvaultSalt => Error::NotASqlvaultDatabase,
             sqlvault_crypto::Error::ReserveTooSmall { .. } => Error::ReserveTooSmall,
+            sqlvault_crypto::Error::UnsupportedFormatVersion(v) => Error::UnsupportedFormatVersion(v),
             e => Error::Crypto(e),
         }
     }
@@ -146,6 +161,10 @@ pub(crate) enum Fault {
     UnexpectedIo(&'static str),
     NoKey,
     KeyTooLate,
+    /// `PRAGMA key` failed: the database refuses every read and write.
+    KeyFailed,
+    /// A sqlvault file of an older format version.
+    UnsupportedVersion(u8),
     Crypto(sqlvault_crypto::Error),
     /// An error from the parent VFS, passed on unchanged.
     Parent(i32),
@@ -156,10 +175,12 @@ impl Fault {
     pub(crate) fn code(self) -> i32 {
         use libsqlite3_sys as ffi;
         match self {
-            Fault::WrongKey | Fault::NotSqlvault | Fault::Plaintext => ffi::SQLITE_NOTADB,
+            Fault::WrongKey | Fault::NotSqlvault | Fault::Plaintext | Fault::UnsupportedVersion(_) => {
+                ffi::SQLITE_NOTADB
+            }
             Fault::Tampered { .. } | Fault::Truncated => ffi::SQLITE_CORRUPT,
             Fault::ReserveTooSmall | Fault::UnexpectedIo(_) | Fault::Crypto(_) => ffi::SQLITE_IOERR_WRITE,
-            Fault::NoKey | Fault::KeyTooLate => ffi::SQLITE_AUTH,
+            Fault::NoKey | Fault::KeyTooLate | Fault::KeyFailed => ffi::SQLITE_AUTH,
             Fault::Parent(code) => code,
         }
     }
@@ -177,6 +198,8 @@ impl Fault {
             Fault::UnexpectedIo(w) => Error::UnexpectedIo(w),
             Fault::NoKey => Error::NoKey,
             Fault::KeyTooLate => Error::KeyTooLate,
+            Fault::KeyFailed => Error::KeyFailed,
+            Fault::UnsupportedVersion(v) => Error::UnsupportedFormatVersion(v),
             Fault::Crypto(e) => Error::from(e),
             Fault::Parent(_) => return None,
         })
@@ -195,6 +218,12 @@ impl fmt::Display for Fault {
             Fault::UnexpectedIo(what) => write!(f, "refused an I/O the VFS cannot seal: {what}"),
             Fault::NoKey => f.write_str("no key was set for this database"),
             Fault::KeyTooLate => f.write_str("the key must be set before the database is first used"),
+            Fault::KeyFailed => {
+                f.write_str("PRAGMA key failed on this database; it refuses reads and writes until reopened")
+            }
+            Fault::UnsupportedVersion(v) => {
+                write!(f, "sqlvault format version {v} is not supported by this version")
+            }
             Fault::Crypto(e) => write!(f, "{e}"),
             Fault::Parent(code) => write!(f, "I/O error {code}"),
         }
@@ -206,6 +235,7 @@ impl From<sqlvault_crypto::Error> for Fault {
         match e {
             sqlvault_crypto::Error::ReserveTooSmall { .. } => Fault::ReserveTooSmall,
             sqlvault_crypto::Error::NotASqlvaultSalt => Fault::NotSqlvault,
+            sqlvault_crypto::Error::UnsupportedFormatVersion(v) => Fault::UnsupportedVersion(v),
             e => Fault::Crypto(e),
         }
     }

@@ -302,9 +302,15 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_in
             Role::Wal(w) => {
                 w.flush(parent)?;
                 parent.truncate(size)?;
+                w.truncated(size);
             }
             Role::Block(b) => b.truncate(parent, size)?,
-            Role::Main(_) | Role::Journal(_) | Role::Plain => parent.truncate(size)?,
+            Role::Main(m) => m.truncate(parent, size)?,
+            Role::Journal(j) => {
+                parent.truncate(size)?;
+                j.truncated(size);
+            }
+            Role::Plain => parent.truncate(size)?,
         }
         Ok(ffi::SQLITE_OK)
     })
@@ -313,15 +319,23 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_in
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     with_file(file, |state, parent| {
         match &mut state.role {
-            Role::Wal(w) => w.flush(parent)?,
+            Role::Wal(w) => w.flush_for_sync(parent)?,
             Role::Block(b) => b.flush(parent)?,
             Role::Main(_) | Role::Journal(_) | Role::Plain => {}
         }
-        match parent.methods().xSync {
+        let rc = match parent.methods().xSync {
             // SAFETY: the parent file is open.
-            Some(x) => Ok(unsafe { x(parent.0, flags) }),
-            None => Ok(ffi::SQLITE_OK),
+            Some(x) => unsafe { x(parent.0, flags) },
+            None => ffi::SQLITE_OK,
+        };
+        if rc == ffi::SQLITE_OK {
+            match &mut state.role {
+                Role::Wal(w) => w.synced(),
+                Role::Journal(j) => j.synced(),
+                _ => {}
+            }
         }
+        Ok(rc)
     })
 }
 
@@ -353,7 +367,36 @@ macro_rules! delegate {
     };
 }
 
-delegate!(x_lock, xLock, (level: c_int), ffi::SQLITE_OK);
+unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    with_file(file, |state, parent| {
+        let Some(x) = parent.methods().xLock else {
+            return Ok(ffi::SQLITE_OK);
+        };
+        // SAFETY: forwarding SQLite's own argument to the open parent file.
+        let rc = unsafe { x(parent.0, level) };
+        if rc != ffi::SQLITE_OK {
+            return Ok(rc);
+        }
+        if let Role::Main(main) = &mut state.role {
+            main.locking();
+            // The first write transaction on a new, keyed database: SQLite builds page 1
+            // right after taking this lock, so the reserve set now lands in its header.
+            // This covers every way a keyed file is created from SQL: `PRAGMA key`,
+            // `ATTACH … KEY`, `?key=` URIs, a key inherited by `ATTACH` or `VACUUM INTO`.
+            if level == ffi::SQLITE_LOCK_RESERVED
+                && !state.db.is_null()
+                && main.shared.key().is_some()
+                && parent.size()? == 0
+            {
+                // SAFETY: `state.db` is the connection that owns this file (FCNTL_PDB);
+                // SQLite calls xLock with that connection's mutex held on this thread, and
+                // sqlite3_file_control re-enters it (the mutex is recursive).
+                unsafe { set_reserve_for_file(state.db, file) };
+            }
+        }
+        Ok(rc)
+    })
+}
 delegate!(x_unlock, xUnlock, (level: c_int), ffi::SQLITE_OK);
 delegate!(x_check_reserved_lock, xCheckReservedLock, (out: *mut c_int), ffi::SQLITE_OK);
 delegate!(x_sector_size, xSectorSize, (), 4096);
@@ -404,6 +447,19 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
                 {
                     main.inherit_key(parent, key)?;
                 }
+            }
+            ffi::SQLITE_FCNTL_CKPT_START | ffi::SQLITE_FCNTL_CKPT_DONE => {
+                if let Some(shared) = &state.shared {
+                    shared.set_checkpointing(op == ffi::SQLITE_FCNTL_CKPT_START);
+                }
+            }
+            // Growing the file by a hint would leave holes of zeros where pages belong;
+            // the writes that follow extend it with sealed pages instead.
+            ffi::SQLITE_FCNTL_SIZE_HINT
+                if matches!(&state.role, Role::Main(_))
+                    && state.shared.as_ref().is_some_and(|s| s.key().is_some()) =>
+            {
+                return Ok(ffi::SQLITE_OK);
             }
             ffi::SQLITE_FCNTL_MMAP_SIZE => {
                 if !arg.is_null() {
@@ -457,9 +513,11 @@ fn pragma(
     let name = unsafe { CStr::from_ptr(name) }
         .to_string_lossy()
         .to_ascii_lowercase();
+    // The value as bytes, never through a lossy text conversion (a key is bytes), in a
+    // buffer wiped when it is dropped.
     let value = (!value.is_null()).then(|| {
         // SAFETY: as above.
-        unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned()
+        zeroize::Zeroizing::new(unsafe { CStr::from_ptr(value) }.to_bytes().to_vec())
     });
     let message = |text: &str| set_message(az, text);
     match name.as_str() {
@@ -472,18 +530,37 @@ fn pragma(
                 return Ok(Some(ffi::SQLITE_ERROR));
             };
             let key = if name == "hexkey" {
-                match sqlvault_crypto::MasterKey::from_hex(&value) {
+                match std::str::from_utf8(&value)
+                    .map_err(|_| sqlvault_crypto::Error::InvalidRawKey)
+                    .and_then(sqlvault_crypto::MasterKey::from_hex)
+                {
                     Ok(k) => Key::Raw(k),
                     Err(e) => {
                         message(&e.to_string());
+                        main.shared.set_key_failed();
                         return Ok(Some(ffi::SQLITE_ERROR));
                     }
                 }
             } else {
-                Key::parse_pragma(&value)
+                Key::parse_pragma_bytes(&value)
             };
-            if let Err(fault) = main.set_key_from_pragma(parent, &key, Argon2Params::default()) {
-                message(&fault.to_string());
+            if key.is_empty_passphrase() {
+                message("sqlvault: an empty key is refused");
+                main.shared.set_key_failed();
+                return Ok(Some(ffi::SQLITE_ERROR));
+            }
+            let path = main_path(state.main_name);
+            let Role::Main(main) = &mut state.role else {
+                return Ok(None);
+            };
+            if let Err(fault) =
+                main.set_key_from_pragma(parent, &key, Argon2Params::default(), path.as_deref())
+            {
+                // Nothing may be read or written in the clear after a failed key.
+                main.shared.set_key_failed();
+                message(&format!(
+                    "sqlvault: {fault}; this connection's database is unusable until it is reopened"
+                ));
                 return Ok(Some(ffi::SQLITE_ERROR));
             }
             if parent.size()? == 0 && !state.db.is_null() {
@@ -497,7 +574,7 @@ fn pragma(
         }
         "rekey" | "hexrekey" => {
             message(
-                "PRAGMA rekey is not supported: use `sqlvault rekey`, which rewrites the database crash-safely",
+                "PRAGMA rekey is not supported: use `sqlvault rekey` (CLI) or `Database::rekey` (Rust driver), which rewrite the database crash-safely",
             );
             Ok(Some(ffi::SQLITE_ERROR))
         }
@@ -528,7 +605,11 @@ unsafe fn main_schema_key(db: *mut ffi::sqlite3, file: *mut ffi::sqlite3_file) -
     // SAFETY: a non-null file pointer from SQLite is a live, open file; ours are
     // recognised by their methods table, and their state is only read here.
     unsafe {
-        if rc != ffi::SQLITE_OK || fp.is_null() || fp == file || !ptr::eq((*fp).pMethods, &IO_METHODS) {
+        if rc != ffi::SQLITE_OK
+            || fp.is_null()
+            || fp == file
+            || !(ptr::eq((*fp).pMethods, &IO_METHODS) || ptr::eq((*fp).pMethods, &IO_METHODS_NO_SHM))
+        {
             return None;
         }
         let state = (*fp.cast::<VaultFile>()).state;
@@ -617,6 +698,30 @@ static IO_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xUnfetch: Some(x_unfetch),
 };
 
+/// For parents without shared memory (no WAL): SQLite then refuses WAL mode itself, with
+/// its own "unable to open database file", instead of failing later in `xShmMap`.
+static IO_METHODS_NO_SHM: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(x_close),
+    xRead: Some(x_read),
+    xWrite: Some(x_write),
+    xTruncate: Some(x_truncate),
+    xSync: Some(x_sync),
+    xFileSize: Some(x_file_size),
+    xLock: Some(x_lock),
+    xUnlock: Some(x_unlock),
+    xCheckReservedLock: Some(x_check_reserved_lock),
+    xFileControl: Some(x_file_control),
+    xSectorSize: Some(x_sector_size),
+    xDeviceCharacteristics: Some(x_device_characteristics),
+    xShmMap: None,
+    xShmLock: None,
+    xShmBarrier: None,
+    xShmUnmap: None,
+    xFetch: Some(x_fetch),
+    xUnfetch: Some(x_unfetch),
+};
+
 /// # Safety
 /// `vfs` must be a VFS this module registered (its pAppData is a `VfsData`).
 unsafe fn vfs_data<'a>(vfs: *mut ffi::sqlite3_vfs) -> &'a VfsData {
@@ -662,7 +767,12 @@ unsafe extern "C" fn x_open(
         // SAFETY: `file` is ours to initialise; SQLite reads pMethods after we return OK.
         unsafe {
             (*file.cast::<VaultFile>()).state = Box::into_raw(Box::new(state));
-            (*file).pMethods = &IO_METHODS;
+            let parent_methods = &*(*parent_file).pMethods;
+            (*file).pMethods = if parent_methods.iVersion >= 2 && parent_methods.xShmMap.is_some() {
+                &IO_METHODS
+            } else {
+                &IO_METHODS_NO_SHM
+            };
         }
         Ok(ffi::SQLITE_OK)
     });
@@ -691,9 +801,12 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState
             if let Some(key) = NEXT_OPEN_KEY.with(|k| k.borrow_mut().take()) {
                 shared.set_key(key);
             } else if !name.is_null()
-                && let Some(key) = uri_key(name)?
+                && let Some((key, provisional)) = uri_key(name)?
             {
-                shared.set_key(key);
+                match provisional {
+                    Some(user_key) => shared.set_provisional_key(key, Some(user_key)),
+                    None => shared.set_key(key),
+                }
             }
             if !name.is_null() {
                 state.main_name = name as usize;
@@ -713,11 +826,10 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState
             // written unencrypted by mistake.
             let shared = shared::find_main(main)
                 .ok_or(Fault::UnexpectedIo("a WAL or journal of an unknown database"))?;
-            let cipher = shared.key().map(|k| k.cipher());
             state.role = if kind == ffi::SQLITE_OPEN_WAL {
-                Role::Wal(WalFile::new(cipher))
+                Role::Wal(WalFile::new(shared.clone()))
             } else {
-                Role::Journal(JournalFile::new(cipher))
+                Role::Journal(JournalFile::new(shared.clone()))
             };
             state.shared = Some(shared);
         }
@@ -741,31 +853,59 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState
     Ok(state)
 }
 
-/// A key given as a URI parameter (`file:x.db?key=…` or `?hexkey=…`), for `ATTACH`.
-fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<KeyMaterial>, Fault> {
+/// A key given as a URI parameter (`file:x.db?key=…` or `?hexkey=…`), for `ATTACH`, with
+/// the key itself when the database does not exist yet (its salt is provisional).
+fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<(KeyMaterial, Option<(Key, Argon2Params)>)>, Fault> {
     let get = |param: &CStr| {
         // SAFETY: `name` is a main-database filename passed to xOpen, valid for
         // sqlite3_uri_parameter; the result (if any) lives as long as the name.
         let v = unsafe { ffi::sqlite3_uri_parameter(name, param.as_ptr()) };
-        // SAFETY: a non-null result is a NUL-terminated string.
-        (!v.is_null()).then(|| unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned())
+        // SAFETY: a non-null result is a NUL-terminated string. Its bytes are copied into a
+        // buffer wiped on drop, never through a lossy text conversion.
+        (!v.is_null()).then(|| zeroize::Zeroizing::new(unsafe { CStr::from_ptr(v) }.to_bytes().to_vec()))
     };
     let key = if let Some(hex) = get(c"hexkey") {
-        Key::Raw(sqlvault_crypto::MasterKey::from_hex(&hex)?)
+        let hex =
+            std::str::from_utf8(&hex).map_err(|_| Fault::Crypto(sqlvault_crypto::Error::InvalidRawKey))?;
+        Key::Raw(sqlvault_crypto::MasterKey::from_hex(hex)?)
     } else if let Some(pass) = get(c"key") {
-        Key::parse_pragma(&pass)
+        Key::parse_pragma_bytes(&pass)
     } else {
         return Ok(None);
     };
+    if key.is_empty_passphrase() {
+        return Err(Fault::Crypto(sqlvault_crypto::Error::InvalidRawKey));
+    }
     // SAFETY: as above; the database path is the filename itself.
-    let path = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
-    let salt = crate::main_db::salt_of_path(std::path::Path::new(&path))?;
-    let salt = match salt {
-        Some(s) => s,
-        None => sqlvault_crypto::DatabaseSalt::generate_for(&key, Argon2Params::default())?,
-    };
-    let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
-    Ok(Some(KeyMaterial { master, salt }))
+    let path = path_from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes());
+    let params = Argon2Params::default();
+    match crate::main_db::salt_of_path(&path)? {
+        Some(salt) => {
+            let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
+            Ok(Some((KeyMaterial { master, salt }, None)))
+        }
+        None => {
+            let salt = sqlvault_crypto::DatabaseSalt::generate_for(&key, params)?;
+            let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
+            Ok(Some((KeyMaterial { master, salt }, Some((key, params)))))
+        }
+    }
+}
+
+/// The path of the main database whose filename SQLite opened at address `name`.
+fn main_path(name: usize) -> Option<std::path::PathBuf> {
+    if name == 0 {
+        return None;
+    }
+    // SAFETY: `name` is the filename pointer SQLite passed to xOpen for this main database
+    // file; SQLite keeps it valid until the file is closed, and the file is open.
+    let bytes = unsafe { CStr::from_ptr(name as *const c_char) }.to_bytes();
+    Some(path_from_bytes(bytes))
+}
+
+fn path_from_bytes(bytes: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
 
 macro_rules! vfs_delegate {
@@ -832,6 +972,7 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
             return Err(rc);
         }
     }
+    register_fork_handler();
     // SAFETY: a NULL name finds the default VFS; the names are NUL-terminated.
     let existing = unsafe { ffi::sqlite3_vfs_find(cname.as_ptr()) };
     if !existing.is_null() {
@@ -875,4 +1016,21 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
     // SAFETY: the VFS object and its name are leaked, so they outlive the registration.
     let rc = unsafe { ffi::sqlite3_vfs_register(vfs, c_int::from(make_default)) };
     if rc == ffi::SQLITE_OK { Ok(()) } else { Err(rc) }
+}
+
+extern "C" fn after_fork_in_child() {
+    sqlvault_crypto::note_fork();
+}
+
+/// Makes every page cipher of a forked child draw a fresh epoch before it seals, so the
+/// child never reuses its parent's nonces (both would go on counting from the same value).
+fn register_fork_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the handler only increments an atomic counter (async-signal-safe, as a
+        // pthread_atfork child handler must be); the function lives for the process.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
 }

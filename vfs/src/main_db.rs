@@ -1,15 +1,18 @@
 //! The main database file: page N sealed at `PagePosition::Database { pgno: N }`.
+//!
+//! Pages a checkpoint copies from the WAL arrive sealed already and are written as they
+//! are; every other page is sealed here. No page the database counts is left as a hole.
 
 use std::sync::Arc;
 
 use sqlvault_crypto::{
-    Argon2Params, DatabaseSalt, Key, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SALT_LEN, SQLITE_MAGIC,
-    derive_master_key,
+    Argon2Params, DatabaseSalt, KdfKind, Key, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SALT_LEN,
+    SQLITE_MAGIC, derive_master_key,
 };
 
 use crate::error::{Fault, FileKind};
 use crate::raw::{Filled, RawFile, is_page_size};
-use crate::shared::{KeyMaterial, SharedDb};
+use crate::shared::{CachedCipher, KeyMaterial, SharedDb};
 
 /// Bytes of page 1 that tell the page size before anything is decrypted.
 const HEADER_PREFIX: usize = 24;
@@ -19,89 +22,146 @@ const OPEN_HEADER_READ: usize = 100;
 
 pub(crate) struct MainDb {
     pub(crate) shared: Arc<SharedDb>,
-    cipher: Option<PageCipher>,
+    cipher: CachedCipher,
     scratch: Vec<u8>,
     /// Whether SQLite has read a page or written through this handle. (The 100-byte
     /// header read SQLite does while opening the file does not count: it only learns the
     /// page size and reserve from it, which are in the clear.)
     touched: bool,
+    /// A lower bound of the file size, refreshed whenever a write might extend the file:
+    /// a write past the end fills the gap with sealed zero pages.
+    known_size: u64,
 }
 
 impl MainDb {
     pub(crate) fn new(shared: Arc<SharedDb>) -> MainDb {
         MainDb {
             shared,
-            cipher: None,
+            cipher: CachedCipher::new(),
             scratch: Vec::new(),
             touched: false,
+            known_size: 0,
         }
     }
 
     /// The cipher, once the database has a key; `None` means the file is used unencrypted.
     fn cipher(&mut self) -> Option<&mut PageCipher> {
-        if self.cipher.is_none() {
-            self.cipher = self.shared.key().map(|k| k.cipher());
-        }
-        self.cipher.as_mut()
+        self.cipher.get(&self.shared)
     }
 
-    /// Keys the database with material resolved elsewhere (the Rust API).
-    pub(crate) fn set_key(&mut self, f: &mut dyn RawFile, key: KeyMaterial) -> Result<(), Fault> {
-        if self.touched && f.size()? > 0 {
+    /// Keys the database with material resolved elsewhere (the Rust API). `user_key` is
+    /// the key as given, for re-deriving if the file is still empty and another connection
+    /// creates it first under a salt of its own.
+    pub(crate) fn set_key(
+        &mut self,
+        f: &mut dyn RawFile,
+        key: KeyMaterial,
+        user_key: Option<(Key, Argon2Params)>,
+    ) -> Result<(), Fault> {
+        let size = f.size()?;
+        if self.touched && size > 0 {
             return Err(Fault::KeyTooLate);
         }
-        self.shared.set_key(key);
-        self.cipher = None;
+        if size == 0 {
+            self.shared.set_provisional_key(key, user_key);
+        } else {
+            self.shared.set_key(key);
+            // The file may have been created since the key was resolved.
+            if let Ok(Some(salt)) = read_salt(f) {
+                self.shared.adopt_salt(salt)?;
+            }
+        }
         Ok(())
     }
 
-    /// Takes the key of the connection's main database, for a database opened without one:
-    /// a new file gets it whole (a passphrase database's copy keeps its salt, so the same
-    /// passphrase opens it); an existing raw-key database keeps its own salt. Anything
-    /// else stays unkeyed and will not open if it is encrypted.
+    /// Takes the key of the connection's main database, for a database opened without one
+    /// (the output of `VACUUM INTO`, an `ATTACH` without a key). A new file gets the same
+    /// master key under a fresh identity ([`DatabaseSalt::fresh_copy`]); an existing file
+    /// keeps its salt if the master key can be its own (a raw key, or the same passphrase
+    /// lineage). Anything else stays unkeyed and will not open if it is encrypted.
     pub(crate) fn inherit_key(&mut self, f: &mut dyn RawFile, from: KeyMaterial) -> Result<(), Fault> {
-        let raw = |salt: &DatabaseSalt| matches!(salt.kdf(), Ok(sqlvault_crypto::KdfKind::RawKey));
         match read_salt(f) {
-            Ok(None) if raw(&from.salt) => {
-                let salt = DatabaseSalt::generate(sqlvault_crypto::KdfKind::RawKey)?;
+            Ok(None) => {
+                let salt = from.salt.fresh_copy()?;
                 self.set_key(
                     f,
                     KeyMaterial {
                         master: from.master,
                         salt,
                     },
+                    None,
                 )
             }
-            Ok(None) => self.set_key(f, from),
-            Ok(Some(salt)) if raw(&salt) && raw(&from.salt) => self.set_key(
-                f,
-                KeyMaterial {
-                    master: from.master,
-                    salt,
-                },
-            ),
-            _ => Ok(()),
+            Ok(Some(salt)) => {
+                let fits = match (salt.kdf()?, from.salt.kdf()?) {
+                    (KdfKind::RawKey, KdfKind::RawKey) => true,
+                    (a, b) => a == b && salt.kdf_salt() == from.salt.kdf_salt(),
+                };
+                if fits {
+                    self.set_key(
+                        f,
+                        KeyMaterial {
+                            master: from.master,
+                            salt,
+                        },
+                        None,
+                    )
+                } else {
+                    Ok(())
+                }
+            }
+            Err(_) => Ok(()),
         }
     }
 
     /// Keys the database from a `PRAGMA key` value: reads the salt of an existing database
-    /// (or makes one for a new, empty file) and runs the KDF it records.
+    /// (from the file, or — when the start of page 1 was lost in a crash — from the copy of
+    /// page 1 in the hot journal or the WAL at `path`), or makes one for a new, empty file,
+    /// and runs the KDF it records.
     pub(crate) fn set_key_from_pragma(
         &mut self,
         f: &mut dyn RawFile,
         key: &Key,
         new_db_params: Argon2Params,
+        path: Option<&std::path::Path>,
     ) -> Result<(), Fault> {
-        let salt = match read_salt(f)? {
-            Some(salt) => salt,
-            None => DatabaseSalt::generate_for(key, new_db_params)?,
+        let from_logs = || path.map(salt_from_logs).transpose().map(Option::flatten);
+        let salt = match read_salt(f) {
+            Ok(Some(salt)) => Some(salt),
+            // A database in WAL mode may live entirely in its log so far.
+            Ok(None) => from_logs()?,
+            Err(fault) => match from_logs()? {
+                Some(salt) => Some(salt),
+                None => return Err(fault),
+            },
         };
-        let master = derive_master_key(key, &salt)?;
-        self.set_key(f, KeyMaterial { master, salt })
+        match salt {
+            Some(salt) => {
+                let master = derive_master_key(key, &salt)?;
+                self.set_key(f, KeyMaterial { master, salt }, None)
+            }
+            None => {
+                let salt = DatabaseSalt::generate_for(key, new_db_params)?;
+                let master = derive_master_key(key, &salt)?;
+                self.set_key(
+                    f,
+                    KeyMaterial { master, salt },
+                    Some((key.clone(), new_db_params)),
+                )
+            }
+        }
+    }
+
+    /// SQLite is taking a lock on the file: what this handle knew about its size may be stale.
+    pub(crate) fn locking(&mut self) {
+        self.known_size = 0;
     }
 
     pub(crate) fn read(&mut self, f: &mut dyn RawFile, buf: &mut [u8], offset: u64) -> Result<Filled, Fault> {
         self.touched |= offset > 0 || buf.len() > 100;
+        if self.shared.key_failed() {
+            return Err(Fault::KeyFailed);
+        }
         if self.cipher().is_none() {
             return f.read_at(buf, offset);
         }
@@ -109,7 +169,8 @@ impl MainDb {
         if is_page_size(amt) && offset.is_multiple_of(amt as u64) {
             let pgno = page_number(offset, amt)?;
             return match f.read_at(buf, offset)? {
-                Filled::Short => short_page(f, offset),
+                Filled::Short => self.short_page(f, offset, amt),
+                Filled::Full if buf.iter().all(|&b| b == 0) => self.zero_page(f, buf, pgno),
                 Filled::Full => {
                     self.open_page(buf, pgno)?;
                     Ok(Filled::Full)
@@ -134,7 +195,7 @@ impl MainDb {
                 let pos = offset + done as u64;
                 let page_start = pos - pos % page_size as u64;
                 if f.read_at(&mut scratch, page_start)? == Filled::Short {
-                    short_page(f, page_start)?;
+                    self.short_page(f, page_start, page_size)?;
                     buf[done..].fill(0);
                     return Ok(Filled::Short);
                 }
@@ -142,7 +203,11 @@ impl MainDb {
                 if pgno == 1 && offset == 0 && buf.len() <= OPEN_HEADER_READ {
                     return Ok(self.open_header(&mut scratch, buf));
                 }
-                self.open_page(&mut scratch, pgno)?;
+                if scratch.iter().all(|&b| b == 0) {
+                    self.zero_page(f, &mut scratch, pgno)?;
+                } else {
+                    self.open_page(&mut scratch, pgno)?;
+                }
                 let in_page = (pos - page_start) as usize;
                 let n = (page_size - in_page).min(buf.len() - done);
                 buf[done..done + n].copy_from_slice(&scratch[in_page..in_page + n]);
@@ -173,14 +238,74 @@ impl MainDb {
     fn open_page(&mut self, page: &mut [u8], pgno: u32) -> Result<(), Fault> {
         let mut prefix = [0u8; SALT_LEN];
         prefix.copy_from_slice(&page[..SALT_LEN]);
+        let copy = (pgno == 1).then(|| page.to_vec());
         let Some(cipher) = self.cipher() else {
             return Err(Fault::NoKey);
         };
         if cipher.open(page, PagePosition::Database { pgno }).is_ok() {
             return Ok(());
         }
+        let Some(mut copy) = copy else {
+            return Err(Fault::Tampered {
+                file: FileKind::Database,
+                page: u64::from(pgno),
+            });
+        };
+        // Page 1 under another salt: another connection may have created the database
+        // first, after this one keyed the empty file.
+        if let Ok(salt) = parse_salt(&prefix)
+            && self.shared.adopt_salt(salt)?
+            && let Some(cipher) = self.cipher()
+            && cipher.open(&mut copy, PagePosition::Database { pgno }).is_ok()
+        {
+            page.copy_from_slice(&copy);
+            return Ok(());
+        }
+        Err(classify_page1(&prefix))
+    }
+
+    /// The page count recorded in page 1 as stored (0 if it cannot be read).
+    fn page_count_on_disk(&mut self, f: &mut dyn RawFile) -> Result<u64, Fault> {
+        let Some(page_size) = page_size_on_disk(f).unwrap_or(None) else {
+            return Ok(0);
+        };
+        let mut page = vec![0u8; page_size];
+        if f.read_at(&mut page, 0)? == Filled::Short || self.open_page(&mut page, 1).is_err() {
+            return Ok(0);
+        }
+        Ok(u64::from(u32::from_be_bytes([
+            page[28], page[29], page[30], page[31],
+        ])))
+    }
+
+    /// A page read that hit the end of the file. Inside a page, or for a page the header
+    /// of page 1 counts, the file was cut short; past both, it is a page SQLite has not
+    /// written yet (in WAL mode the log holds the database size) and reads as zeros.
+    fn short_page(&mut self, f: &mut dyn RawFile, offset: u64, page_size: usize) -> Result<Filled, Fault> {
+        let size = f.size()?;
+        if size == 0 {
+            return Ok(Filled::Short);
+        }
+        if size > offset {
+            return Err(Fault::Truncated);
+        }
+        let pgno = offset / page_size as u64 + 1;
+        if pgno <= self.page_count_on_disk(f)? {
+            return Err(Fault::Truncated);
+        }
+        Ok(Filled::Short)
+    }
+
+    /// A page that is all zeros on disk. sqlvault never leaves one inside the pages a
+    /// database counts (it seals the zero pages SQLite leaves out when it writes past the
+    /// end), so there it is damage; past the count (a file extended in chunks) it reads as zeros.
+    fn zero_page(&mut self, f: &mut dyn RawFile, buf: &mut [u8], pgno: u32) -> Result<Filled, Fault> {
+        if pgno > 1 && u64::from(pgno) > self.page_count_on_disk(f)? {
+            buf.fill(0);
+            return Ok(Filled::Full);
+        }
         Err(if pgno == 1 {
-            classify_page1(&prefix)
+            Fault::NotSqlvault
         } else {
             Fault::Tampered {
                 file: FileKind::Database,
@@ -209,37 +334,102 @@ impl MainDb {
 
     pub(crate) fn write(&mut self, f: &mut dyn RawFile, buf: &[u8], offset: u64) -> Result<(), Fault> {
         self.touched = true;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let result = (|| {
-            let Some(cipher) = self.cipher() else {
-                return f.write_at(buf, offset);
-            };
-            let amt = buf.len();
-            if !(is_page_size(amt) && offset.is_multiple_of(amt as u64)) {
-                return Err(Fault::UnexpectedIo("a database write that is not one whole page"));
-            }
-            let pgno = page_number(offset, amt)?;
+        if self.shared.key_failed() {
+            return Err(Fault::KeyFailed);
+        }
+        if self.cipher().is_none() {
+            return f.write_at(buf, offset);
+        }
+        let amt = buf.len();
+        if !(is_page_size(amt) && offset.is_multiple_of(amt as u64)) {
+            return Err(Fault::UnexpectedIo("a database write that is not one whole page"));
+        }
+        let pgno = page_number(offset, amt)?;
+        self.fill_gap(f, offset, amt)?;
+        if let Some((passed, tag)) = self.shared.take_passthrough()
+            && passed == pgno
+            && buf[amt - 16..] == tag
+        {
+            // A checkpoint copying the sealed page it read from the WAL.
+            f.write_at(buf, offset)?;
+        } else {
+            let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
             scratch.extend_from_slice(buf);
-            cipher.seal(&mut scratch, PagePosition::Database { pgno })?;
-            f.write_at(&scratch, offset)
-        })();
-        self.scratch = scratch;
-        result
+            let sealed = match self.cipher() {
+                Some(cipher) => cipher
+                    .seal(&mut scratch, PagePosition::Database { pgno })
+                    .map_err(Fault::from),
+                None => Err(Fault::NoKey),
+            };
+            let result = sealed.and_then(|()| f.write_at(&scratch, offset));
+            self.scratch = scratch;
+            result?;
+        }
+        if pgno == 1 {
+            self.shared.salt_settled();
+        }
+        self.known_size = self.known_size.max(offset + amt as u64);
+        Ok(())
+    }
+
+    /// Before a write at `offset`: if the file ends before it, seal zero pages into the
+    /// gap, so that no page the database counts is ever a hole of zeros on disk.
+    fn fill_gap(&mut self, f: &mut dyn RawFile, offset: u64, page_size: usize) -> Result<(), Fault> {
+        if offset <= self.known_size {
+            return Ok(());
+        }
+        let size = f.size()?;
+        self.known_size = size;
+        if size >= offset {
+            return Ok(());
+        }
+        self.seal_zero_pages(f, size.next_multiple_of(page_size as u64), offset, page_size)
+    }
+
+    fn seal_zero_pages(
+        &mut self,
+        f: &mut dyn RawFile,
+        from: u64,
+        to: u64,
+        page_size: usize,
+    ) -> Result<(), Fault> {
+        let mut at = from;
+        let mut page = vec![0u8; page_size];
+        while at < to {
+            page.fill(0);
+            let pgno = page_number(at, page_size)?;
+            let Some(cipher) = self.cipher() else {
+                return Err(Fault::NoKey);
+            };
+            cipher.seal(&mut page, PagePosition::Database { pgno })?;
+            f.write_at(&page, at)?;
+            at += page_size as u64;
+        }
+        self.known_size = self.known_size.max(to);
+        Ok(())
+    }
+
+    /// `xTruncate`: shrinking passes through; growing (SQLite extends a file after a
+    /// checkpoint or a rollback) seals zero pages instead of leaving a hole.
+    pub(crate) fn truncate(&mut self, f: &mut dyn RawFile, size: u64) -> Result<(), Fault> {
+        self.known_size = 0;
+        if self.cipher().is_none() {
+            return f.truncate(size);
+        }
+        let current = f.size()?;
+        let page_size = page_size_on_disk(f).ok().flatten();
+        match page_size {
+            Some(p) if size > current && size.is_multiple_of(p as u64) => {
+                self.seal_zero_pages(f, current.next_multiple_of(p as u64), size, p)
+            }
+            _ => f.truncate(size),
+        }
     }
 }
 
 fn page_number(offset: u64, page_size: usize) -> Result<u32, Fault> {
     u32::try_from(offset / page_size as u64 + 1).map_err(|_| Fault::UnexpectedIo("page number beyond 2^32"))
-}
-
-/// A page read that hit the end of the file: fine past the end, a truncation inside a page.
-fn short_page(f: &mut dyn RawFile, offset: u64) -> Result<Filled, Fault> {
-    if f.size()? > offset {
-        Err(Fault::Truncated)
-    } else {
-        Ok(Filled::Short)
-    }
 }
 
 /// Why page 1 did not open, judged from its first 16 bytes as stored.
@@ -256,7 +446,79 @@ fn parse_salt(prefix: &[u8; SALT_LEN]) -> Result<DatabaseSalt, Fault> {
     if prefix == SQLITE_MAGIC {
         return Err(Fault::Plaintext);
     }
-    DatabaseSalt::parse(*prefix).map_err(|_| Fault::NotSqlvault)
+    DatabaseSalt::parse(*prefix).map_err(|e| match e {
+        sqlvault_crypto::Error::UnsupportedFormatVersion(v) => Fault::UnsupportedVersion(v),
+        _ => Fault::NotSqlvault,
+    })
+}
+
+/// The salt of the database at `db_path` from the copy of page 1 in its hot journal or its
+/// WAL, for when the start of page 1 in the database file itself was lost (SQLite's crash
+/// model lets an unsynced sector hold garbage; the journal holds page 1 as it was).
+pub(crate) fn salt_from_logs(db_path: &std::path::Path) -> Result<Option<DatabaseSalt>, Fault> {
+    let mut journal = db_path.as_os_str().to_owned();
+    journal.push("-journal");
+    if let Some(salt) = salt_in_journal(std::path::Path::new(&journal)) {
+        return Ok(Some(salt));
+    }
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    Ok(salt_in_wal(std::path::Path::new(&wal)))
+}
+
+fn salt_in_journal(path: &std::path::Path) -> Option<DatabaseSalt> {
+    let bytes = std::fs::read(path).ok()?;
+    let word = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let sector = word(20)? as usize;
+    let page = word(24)? as usize;
+    if !is_page_size(page) || !(32..=65536).contains(&sector) {
+        return None;
+    }
+    let mut at = sector;
+    while at + 8 + page <= bytes.len() {
+        if word(at)? == 1 {
+            let mut prefix = [0u8; SALT_LEN];
+            prefix.copy_from_slice(&bytes[at + 4..at + 4 + SALT_LEN]);
+            if let Ok(salt) = parse_salt(&prefix) {
+                return Some(salt);
+            }
+        }
+        at += page + 8;
+    }
+    None
+}
+
+fn salt_in_wal(path: &std::path::Path) -> Option<DatabaseSalt> {
+    let bytes = std::fs::read(path).ok()?;
+    let word = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let page = match word(8)? {
+        1 => 65536,
+        n => n as usize,
+    };
+    if !is_page_size(page) {
+        return None;
+    }
+    let mut at = 32;
+    let mut found = None;
+    while at + 24 + page <= bytes.len() {
+        if word(at)? == 1 && bytes[at + 8..at + 16] == bytes[16..24] {
+            let mut prefix = [0u8; SALT_LEN];
+            prefix.copy_from_slice(&bytes[at + 24..at + 24 + SALT_LEN]);
+            if let Ok(salt) = parse_salt(&prefix) {
+                found = Some(salt);
+            }
+        }
+        at += page + 24;
+    }
+    found
 }
 
 /// The salt at the start of the file at `path`, read with std I/O before SQLite opens
@@ -277,10 +539,17 @@ pub(crate) fn salt_of_path(path: &std::path::Path) -> Result<Option<DatabaseSalt
             n => got += n,
         }
     }
-    match got {
+    let from_file = match got {
         0 => Ok(None),
         SALT_LEN => parse_salt(&prefix).map(Some),
         _ => Err(Fault::NotSqlvault),
+    };
+    match from_file {
+        Err(Fault::NotSqlvault) | Ok(None) => match salt_from_logs(path)? {
+            Some(salt) => Ok(Some(salt)),
+            None => from_file,
+        },
+        other => other,
     }
 }
 

@@ -1,8 +1,11 @@
-//! Helpers shared by the integration tests: a seeded PRNG and page builders.
+//! Helpers shared by the integration tests: a seeded PRNG, positions, seal contexts and
+//! page builders.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use sqlvault_crypto::{DatabaseSalt, FORMAT_VERSION, MasterKey, PagePosition, SQLITE_MAGIC, TRAILER_LEN};
+use sqlvault_crypto::{
+    DatabaseSalt, FORMAT_VERSION, MasterKey, PagePosition, SQLITE_MAGIC, SealContext, TRAILER_LEN,
+};
 
 /// SplitMix64: tiny, seeded, and good enough to spread test inputs (not for keys).
 pub struct Rng(u64);
@@ -62,26 +65,44 @@ impl Rng {
 
     /// Any position; `Database { pgno: 1 }` only if `allow_page1`.
     pub fn position(&mut self, allow_page1: bool) -> PagePosition {
-        match self.below(4) {
-            0 => {
-                let mut pgno = self.next_u32();
-                if pgno == 1 && !allow_page1 {
-                    pgno = 2;
-                }
-                PagePosition::Database { pgno }
+        if self.below(3) < 2 {
+            let mut pgno = self.next_u32();
+            if pgno == 1 && !allow_page1 {
+                pgno = 2;
             }
-            1 => PagePosition::WalFrame {
-                frame: self.next_u32(),
-                pgno: self.next_u32(),
-                commit_size: self.next_u32(),
-            },
-            2 => PagePosition::Journal {
-                offset: self.next_u64(),
-                pgno: self.next_u32(),
-            },
-            _ => PagePosition::Block {
+            PagePosition::Database { pgno }
+        } else {
+            PagePosition::Block {
                 index: self.next_u64(),
-            },
+            }
+        }
+    }
+
+    /// Any WAL-frame context.
+    pub fn wal_context(&mut self) -> SealContext {
+        SealContext::WalFrame {
+            salts: self.array(),
+            frame: self.next_u32(),
+            commit_size: self.next_u32(),
+            after_sync: self.below(2) == 0,
+        }
+    }
+
+    /// Any journal-record context.
+    pub fn journal_context(&mut self) -> SealContext {
+        SealContext::Journal {
+            journal_nonce: self.next_u32(),
+            offset: self.next_u64(),
+            counted: self.below(2) == 0,
+        }
+    }
+
+    /// Any seal context: the database file, a WAL frame or a journal record.
+    pub fn context(&mut self) -> SealContext {
+        match self.below(3) {
+            0 => SealContext::Database,
+            1 => self.wal_context(),
+            _ => self.journal_context(),
         }
     }
 }
