@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::json;
-use sqlvault_crypto::{PageCipher, PagePosition, derive_master_key};
+use sqlvault_crypto::{PageCipher, PagePosition, SealContext, derive_master_key};
 use sqlvault_vfs::{Argon2Params, DatabaseKey, open_connection};
 
 use super::Ui;
@@ -216,13 +216,24 @@ fn scan_wal(
         }
         let pgno = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         let commit_size = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let pos = PagePosition::WalFrame {
+        // A frame holds a sealed database page, bound (through its nonce) to this WAL
+        // generation's salts, its index and its commit size.
+        let mut salts = [0u8; 8];
+        salts.copy_from_slice(wal_salts);
+        let ctx = |after_sync| SealContext::WalFrame {
+            salts,
             frame: u32::try_from(frame).unwrap_or(u32::MAX),
-            pgno,
             commit_size,
+            after_sync,
+        };
+        let page = &mut buf[WAL_FRAME_HEADER_LEN as usize..];
+        let ctx = if cipher.was_sealed_in(page, ctx(true)) {
+            ctx(true)
+        } else {
+            ctx(false)
         };
         let ok = cipher
-            .open(&mut buf[WAL_FRAME_HEADER_LEN as usize..], pos)
+            .open_in(page, PagePosition::Database { pgno }, ctx)
             .is_ok();
         results.push((frame, pgno, commit_size != 0, ok));
         bar.inc(1);
