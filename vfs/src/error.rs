@@ -56,6 +56,16 @@ pub enum Error {
     NoKey,
     /// The key was set after the database had already been read or written.
     KeyTooLate,
+    /// The database was opened through a VFS that is not sqlvault (a `vfs=` URI parameter
+    /// names another one), so nothing would be encrypted; it was closed before any page
+    /// was read or written.
+    ForeignVfs {
+        /// The VFS SQLite chose for the file (e.g. `unix`).
+        vfs: String,
+    },
+    /// The database has no file for sqlvault to encrypt (`:memory:`, a `mode=memory` URI or
+    /// a temporary database), so it was refused.
+    NotAFile,
     /// Key derivation or sealing failed.
     Crypto(sqlvault_crypto::Error),
     /// SQLite reported an error that is not one of the above.
@@ -86,6 +96,14 @@ impl fmt::Display for Error {
             Error::UnexpectedIo(what) => write!(f, "refused an I/O the VFS cannot seal: {what}"),
             Error::NoKey => f.write_str("no key was set for this database"),
             Error::KeyTooLate => f.write_str("the key must be set before the database is first used"),
+            Error::ForeignVfs { vfs } => write!(
+                f,
+                "refused: the database would be opened through the `{vfs}` VFS, unencrypted; \
+                 remove the `vfs=` URI parameter (only sqlvault may serve an encrypted database)"
+            ),
+            Error::NotAFile => {
+                f.write_str("refused: an in-memory or temporary database has no file for sqlvault to encrypt")
+            }
             Error::Crypto(e) => write!(f, "{e}"),
             Error::Sqlite(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
