@@ -69,7 +69,12 @@ fn build_extension() -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "building the extension failed");
-    repo().join("extension/target/release/libsqlvault.so")
+    // Where cargo put it: $CARGO_TARGET_DIR if set (the child cargo inherits it), else the
+    // extension workspace's own target/.
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| std::path::absolute(dir).unwrap())
+        .unwrap_or_else(|| repo().join("extension/target"))
+        .join("release/libsqlvault.so")
 }
 
 fn setup(dir: &Path) {

@@ -42,6 +42,16 @@ pub enum Error {
     InvalidOutputLength(usize),
     /// Argon2id failed (it only fails for parameters that passed validation if memory is exhausted).
     Kdf,
+    /// The database salt asks for more Argon2id cost than the caller's
+    /// [`KdfLimits`](crate::KdfLimits) allow; the KDF was not run.
+    KdfLimitExceeded {
+        /// The parameter above its cap (the first one checked, memory first).
+        parameter: crate::KdfParameter,
+        /// What the salt asks for.
+        requested: u32,
+        /// The cap it exceeds.
+        limit: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -72,6 +82,15 @@ impl fmt::Display for Error {
             Error::Rng => f.write_str("the system random number generator failed"),
             Error::InvalidOutputLength(n) => write!(f, "cannot derive {n} bytes of key material"),
             Error::Kdf => f.write_str("Argon2id key derivation failed"),
+            Error::KdfLimitExceeded {
+                parameter,
+                requested,
+                limit,
+            } => write!(
+                f,
+                "refusing to run Argon2id: the database asks for {parameter} {requested}, above the limit of {limit} \
+                 (the KDF parameters are stored unauthenticated in the file; raise the limit only for a file you trust)"
+            ),
         }
     }
 }

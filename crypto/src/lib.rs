@@ -109,6 +109,7 @@
 mod backend;
 mod error;
 mod kdf;
+mod kdf_limits;
 mod keys;
 mod page_cipher;
 mod secret;
@@ -119,6 +120,7 @@ pub use kdf::{
     Argon2Params, DatabaseSalt, FORMAT_VERSION, KdfKind, SALT_LEN, argon2id, argon2id_with_secret,
     derive_master_key,
 };
+pub use kdf_limits::{KdfLimits, KdfParameter, derive_master_key_limited};
 pub use keys::{HKDF_SHA256_MAX_OUTPUT, KeyPurpose, derive_key, hkdf_sha256};
 pub use page_cipher::{
     MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SQLITE_MAGIC, SealContext,

@@ -4,15 +4,20 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
-use sqlvault_crypto::{Argon2Params, Key};
+use sqlvault_crypto::{Argon2Params, KdfLimits, Key};
 use sqlvault_vfs::DatabaseKey;
 
 use crate::{Error, Options, Result};
 
 /// Derives the database's master key (Argon2id for a passphrase: slow, so callers run this on a
-/// connection thread, never on an async worker).
-pub(crate) fn resolve_key(path: &Path, key: &Key, params: Argon2Params) -> Result<DatabaseKey> {
-    Ok(DatabaseKey::resolve(path, key, params)?)
+/// connection thread, never on an async worker), with the cost held to `limits`.
+pub(crate) fn resolve_key(
+    path: &Path,
+    key: &Key,
+    params: Argon2Params,
+    limits: KdfLimits,
+) -> Result<DatabaseKey> {
+    Ok(DatabaseKey::resolve_with_limits(path, key, params, limits)?)
 }
 
 /// Opens the writer: creates the database if allowed, sets the page size of a new database,

@@ -122,7 +122,7 @@ impl Database {
                 options.spin,
                 options.reply_spin,
                 move || {
-                    let db_key = connect::resolve_key(&wpath, &key, opts.argon2)?;
+                    let db_key = connect::resolve_key(&wpath, &key, opts.argon2, opts.kdf_limits)?;
                     let conn = connect::open_writer(&wpath, &db_key, &opts)?;
                     Ok((conn, db_key))
                 },

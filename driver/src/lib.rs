@@ -65,6 +65,7 @@ pub use error::{Error, Result};
 pub use options::{Options, Synchronous};
 pub use savepoint::Savepoint;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
+pub use sqlvault_crypto::{KdfLimits, KdfParameter};
 /// The vfs's error (inside [`Error::Vfs`]) and the file kinds it names.
 pub use sqlvault_vfs::{Error as VfsError, FileKind};
 pub use stream::RowStream;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlvault_crypto::Argon2Params;
+use sqlvault_crypto::{Argon2Params, KdfLimits};
 
 use crate::{Error, Result};
 
@@ -46,6 +46,7 @@ pub struct Options {
     pub(crate) cache_size_kib: u32,
     pub(crate) statement_cache: usize,
     pub(crate) argon2: Argon2Params,
+    pub(crate) kdf_limits: KdfLimits,
     pub(crate) synchronous: Synchronous,
     pub(crate) create: bool,
     pub(crate) spin: Duration,
@@ -72,6 +73,7 @@ impl Options {
             cache_size_kib: 2048,
             statement_cache: 32,
             argon2: Argon2Params::default(),
+            kdf_limits: KdfLimits::default(),
             synchronous: Synchronous::Full,
             create: true,
             spin: Duration::ZERO,
@@ -114,6 +116,16 @@ impl Options {
     /// the parameters it was created with and always uses those.
     pub fn argon2(mut self, params: Argon2Params) -> Options {
         self.argon2 = params;
+        self
+    }
+
+    /// The most Argon2id cost the pool will pay to open the database (default: 1 GiB,
+    /// 16 passes, 16 lanes; see [`KdfLimits`]). An existing database's cost is read from its
+    /// unauthenticated salt, so a planted file could otherwise demand up to 16 GiB and 255
+    /// passes; a salt above the limits fails [`Database::open`](crate::Database::open) before
+    /// Argon2id runs. A new database's [`Options::argon2`] must fit within them too.
+    pub fn kdf_limits(mut self, limits: KdfLimits) -> Options {
+        self.kdf_limits = limits;
         self
     }
 

@@ -206,3 +206,70 @@ fn new_databases_reserve_room_for_the_trailer_at_any_page_size() {
         }
     });
 }
+
+async fn a_vfs_uri_parameter_cannot_open_the_pool_unencrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uri.db");
+    let target = format!("file:{}?vfs=unix", path.display());
+    let err = Database::open(&target, common::passphrase("pw"), common::options(2))
+        .await
+        .expect_err("the pool opened a database outside sqlvault");
+    assert!(
+        matches!(&err, Error::Vfs(VfsError::ForeignVfs { vfs }) if vfs == "unix"),
+        "{err:?}"
+    );
+    // Nothing readable by plain SQLite was written.
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    assert!(bytes.is_empty(), "{} bytes written", bytes.len());
+}
+both_flavours!(vfs_uri, a_vfs_uri_parameter_cannot_open_the_pool_unencrypted);
+
+async fn a_planted_kdf_cost_is_refused_before_argon2_runs() {
+    use sqlvault_driver::{Argon2Params, KdfLimits, KdfParameter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kdf.db");
+    populated(&path, common::passphrase("pw")).await;
+    // An attacker without the key rewrites the clear salt to demand 16 GiB and 255 passes.
+    let planted = sqlvault_crypto::DatabaseSalt::generate(sqlvault_crypto::KdfKind::Argon2id(Argon2Params {
+        memory_kib: 1 << 24,
+        iterations: 255,
+        parallelism: 1,
+    }))
+    .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..planted.as_bytes().len()].copy_from_slice(planted.as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let start = std::time::Instant::now();
+    let err = Database::open(&path, common::passphrase("pw"), common::options(2))
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    println!("planted header refused by Database::open in {elapsed:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Vfs(VfsError::Crypto(sqlvault_crypto::Error::KdfLimitExceeded {
+                parameter: KdfParameter::Memory,
+                ..
+            }))
+        ),
+        "{err:?}"
+    );
+    // Not a performance bound: obeying the salt would take hours or exhaust memory.
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    // Limits are the caller's to set: a tight one refuses even the cheap test parameters.
+    let fresh = dir.path().join("fresh.db");
+    let tight = KdfLimits {
+        max_memory_kib: 32,
+        ..KdfLimits::default()
+    };
+    let err = Database::open(
+        &fresh,
+        common::passphrase("pw"),
+        common::options(1).kdf_limits(tight),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Vfs(VfsError::Crypto(_))), "{err:?}");
+}
+both_flavours!(planted_kdf, a_planted_kdf_cost_is_refused_before_argon2_runs);

@@ -39,7 +39,7 @@ pub fn run(args: CreateArgs, ui: Ui) -> Result<(), CliError> {
         confirm: true,
     }
     .sqlvault_key()?;
-    let dbkey = DatabaseKey::resolve(&args.db, &key, params)?;
+    let dbkey = DatabaseKey::resolve_with_limits(&args.db, &key, params, args.key.limits())?;
     let conn = open_connection(&args.db, &dbkey, create_flags())?;
     conn.pragma_update(None, "page_size", args.page_size)?;
     // Writing the schema once makes SQLite write page 1 (salt, header, reserve).

@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
-use sqlvault_vfs::{Argon2Params, DatabaseKey, Key, open_connection};
+use sqlvault_vfs::{Argon2Params, DatabaseKey, KdfLimits, Key, open_connection};
 
 use super::error::CliError;
 
@@ -58,11 +58,16 @@ pub fn require_absent(path: &Path) -> Result<(), CliError> {
     }
 }
 
-/// Runs the KDF for the existing database at `path` and opens it.
-pub fn open_existing(path: &Path, key: &Key, read_only: bool) -> Result<(Connection, DatabaseKey), CliError> {
+/// Runs the KDF for the existing database at `path`, its cost held to `limits`, and opens it.
+pub fn open_existing(
+    path: &Path,
+    key: &Key,
+    read_only: bool,
+    limits: KdfLimits,
+) -> Result<(Connection, DatabaseKey), CliError> {
     require_file(path)?;
     // The parameters only matter for a new file; an existing one records its own.
-    let dbkey = DatabaseKey::resolve(path, key, Argon2Params::default())?;
+    let dbkey = DatabaseKey::resolve_with_limits(path, key, Argon2Params::default(), limits)?;
     let conn = open_connection(path, &dbkey, existing_flags(read_only))?;
     Ok((conn, dbkey))
 }

@@ -74,6 +74,10 @@ impl From<sqlvault_vfs::Error> for CliError {
             E::TamperedPage { .. } | E::Truncated => CliError::Corrupt(msg),
             // A passphrase for a raw-key database or the reverse: a wrong key too.
             E::Crypto(sqlvault_crypto::Error::KeyKindMismatch { .. }) => CliError::WrongKey(msg),
+            E::Crypto(sqlvault_crypto::Error::KdfLimitExceeded { .. }) => CliError::Failed(format!(
+                "{msg}; to open a file you trust, raise the cap with --kdf-max-memory KIB, \
+                 --kdf-max-iterations N or --kdf-max-parallelism N"
+            )),
             E::Io(_) => CliError::Io(msg),
             E::Sqlite(e) => CliError::from(e),
             _ => CliError::Failed(msg),

@@ -60,7 +60,7 @@ pub fn exec(args: ExecArgs, _ui: Ui) -> Result<(), CliError> {
         args.sql
     };
     let key = database_key(&args.key)?;
-    let (conn, _) = open_existing(&args.db, &key, args.read_only)?;
+    let (conn, _) = open_existing(&args.db, &key, args.read_only, args.key.limits())?;
     let format = if args.json { Format::Json } else { args.format };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -80,7 +80,7 @@ Anything else is SQL, run when a line ends with ';'.";
 /// Runs `sqlvault shell`.
 pub fn shell(args: ShellArgs, ui: Ui) -> Result<(), CliError> {
     let key = database_key(&args.key)?;
-    let (conn, _) = open_existing(&args.db, &key, args.read_only)?;
+    let (conn, _) = open_existing(&args.db, &key, args.read_only, args.key.limits())?;
     let classify = classifier(&conn);
     // History stays in memory: a history file would keep SQL — and the data in it — in
     // plaintext next to an encrypted database.

@@ -41,7 +41,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> Result<(), CliError> {
     require_absent(&args.out)?;
     check_page_size(args.page_size)?;
     let key = database_key(&args.key)?;
-    let (mut src, _) = open_existing(&args.db, &key, true)?;
+    let (mut src, _) = open_existing(&args.db, &key, true, args.key.limits())?;
     let image = {
         let data = match src.serialize(MAIN_DB) {
             Ok(data) => Ok(Zeroizing::new(data.to_vec())),

@@ -84,7 +84,7 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
     .sqlvault_key()?;
     let pending = PendingFile::new(&args.db)?;
     let report = {
-        let dbkey = DatabaseKey::resolve(pending.path(), &key, params)?;
+        let dbkey = DatabaseKey::resolve_with_limits(pending.path(), &key, params, args.key.limits())?;
         let mut conn = open_connection(pending.path(), &dbkey, create_flags())?;
         conn.pragma_update(Some("main"), "page_size", args.target_page_size)?;
         load_image(&mut conn, &image)?;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use sqlvault_vfs::{Argon2Params, Key};
+use sqlvault_vfs::{Argon2Params, KdfLimits, Key};
 use zeroize::Zeroizing;
 
 use super::error::CliError;
@@ -14,6 +14,8 @@ pub const ENV_KEY: &str = "SQLVAULT_KEY";
 pub const ENV_SOURCE_KEY: &str = "SQLVAULT_SOURCE_KEY";
 /// Environment variable holding the new key for `rekey`.
 pub const ENV_NEW_KEY: &str = "SQLVAULT_NEW_KEY";
+/// Every key variable: taken out of the environment when the CLI starts.
+pub const KEY_VARIABLES: [&str; 3] = [ENV_KEY, ENV_SOURCE_KEY, ENV_NEW_KEY];
 
 /// `--key-file` for the sqlvault database a command works on.
 #[derive(Args, Debug, Clone)]
@@ -22,6 +24,43 @@ pub struct KeyOpts {
     /// passphrase (one trailing newline stripped). Else $SQLVAULT_KEY, else a prompt.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: KdfLimitOpts,
+}
+
+impl KeyOpts {
+    /// The Argon2id cost this command is willing to pay (see [`KdfLimitOpts`]).
+    pub fn limits(&self) -> KdfLimits {
+        self.limits.limits()
+    }
+}
+
+/// Caps on the Argon2id cost a database may demand. The cost is read from the file's
+/// clear, unauthenticated salt, so without caps a planted header could pin the process
+/// for minutes or exhaust memory. A new database's parameters must fit them too.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KdfLimitOpts {
+    /// Refuse databases demanding more Argon2id memory than this, in KiB [default: 1048576 (1 GiB)]
+    #[arg(long, value_name = "KIB")]
+    pub kdf_max_memory: Option<u32>,
+    /// Refuse databases demanding more Argon2id passes than this [default: 16]
+    #[arg(long, value_name = "N")]
+    pub kdf_max_iterations: Option<u32>,
+    /// Refuse databases demanding more Argon2id lanes than this [default: 16]
+    #[arg(long, value_name = "N")]
+    pub kdf_max_parallelism: Option<u32>,
+}
+
+impl KdfLimitOpts {
+    /// The limits asked for, defaults filled in.
+    pub fn limits(&self) -> KdfLimits {
+        let d = KdfLimits::default();
+        KdfLimits {
+            max_memory_kib: self.kdf_max_memory.unwrap_or(d.max_memory_kib),
+            max_iterations: self.kdf_max_iterations.unwrap_or(d.max_iterations),
+            max_parallelism: self.kdf_max_parallelism.unwrap_or(d.max_parallelism),
+        }
+    }
 }
 
 /// Argon2id cost for a database that gets a new passphrase.
@@ -75,13 +114,11 @@ impl KeySource<'_> {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| CliError::Failed(format!("key file {} is not UTF-8", path.display())))?;
             Zeroizing::new(strip_newline(text).to_owned())
-        } else if let Some(value) = std::env::var_os(self.env) {
-            let value = Zeroizing::new(
-                value
-                    .into_string()
-                    .map_err(|_| CliError::Failed(format!("${} is not UTF-8", self.env)))?,
-            );
-            Zeroizing::new(strip_newline(&value).to_owned())
+        } else if let Some(value) = super::secret_env::value(self.env) {
+            // Taken out of the environment at start-up (see `secret_env`).
+            let value = std::str::from_utf8(&value)
+                .map_err(|_| CliError::Failed(format!("${} is not UTF-8", self.env)))?;
+            Zeroizing::new(strip_newline(value).to_owned())
         } else {
             self.prompt()?
         };

@@ -18,6 +18,7 @@ mod info;
 mod keys;
 mod output;
 mod rekey;
+mod secret_env;
 mod verify;
 
 use std::process::ExitCode;
@@ -72,15 +73,24 @@ enum Command {
 }
 
 /// Parses the command line, runs the command and returns its exit status.
+///
+/// Key variables (`SQLVAULT_KEY`, …) are taken out of the environment before anything
+/// else happens, so no child process inherits them and `/proc/PID/environ` no longer
+/// shows them.
 pub fn main() -> ExitCode {
+    // SAFETY: this is the first thing the process does: no other thread exists yet, and
+    // nothing has asked the C library for these variables.
+    unsafe { secret_env::take(&keys::KEY_VARIABLES) };
     let cli = Cli::parse();
-    match run(cli) {
+    let status = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sqlvault: error: {e}");
             e.exit_code()
         }
-    }
+    };
+    secret_env::clear();
+    status
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {

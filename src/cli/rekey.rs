@@ -51,7 +51,7 @@ pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
     }
     .sqlvault_key()?;
 
-    let (src, _) = open_existing(&args.db, &old_key, false)?;
+    let (src, _) = open_existing(&args.db, &old_key, false, args.key.limits())?;
     let classify_src = |e| CliError::from(sqlvault_vfs::classify_error(&src, e));
     let mode: String = src
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -79,7 +79,7 @@ pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
 
     let pending = PendingFile::new(&args.db)?;
     {
-        let dbkey = DatabaseKey::resolve(pending.path(), &new_key, params)?;
+        let dbkey = DatabaseKey::resolve_with_limits(pending.path(), &new_key, params, args.key.limits())?;
         let mut dst = open_connection(pending.path(), &dbkey, create_flags())?;
         {
             let backup = Backup::new(&src, &mut dst)?;

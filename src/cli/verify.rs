@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::json;
-use sqlvault_crypto::{PageCipher, PagePosition, SealContext, derive_master_key};
-use sqlvault_vfs::{Argon2Params, DatabaseKey, open_connection};
+use sqlvault_crypto::{PageCipher, PagePosition, SealContext, derive_master_key_limited};
+use sqlvault_vfs::{Argon2Params, DatabaseKey, KdfLimits, open_connection};
 
 use super::Ui;
 use super::db::{existing_flags, require_file};
@@ -58,7 +58,8 @@ pub fn run(args: VerifyArgs, ui: Ui) -> Result<(), CliError> {
         )));
     };
     let key = database_key(&args.key)?;
-    let master = derive_master_key(&key, &salt)?;
+    let limits = args.key.limits();
+    let master = derive_master_key_limited(&key, &salt, &limits)?;
     let mut cipher = PageCipher::new(&master, salt);
     drop(master);
 
@@ -72,7 +73,7 @@ pub fn run(args: VerifyArgs, ui: Ui) -> Result<(), CliError> {
     scan_wal(&wal_path(&args.db), page_size, &mut cipher, &mut report, ui)?;
 
     // integrity_check through the VFS: the b-tree structure as SQLite sees it.
-    report.integrity = integrity_check(&args.db, &key);
+    report.integrity = integrity_check(&args.db, &key, limits);
 
     let ok = report.bad_pages.is_empty()
         && report.bad_wal_frames.is_empty()
@@ -232,9 +233,7 @@ fn scan_wal(
         } else {
             ctx(false)
         };
-        let ok = cipher
-            .open_in(page, PagePosition::Database { pgno }, ctx)
-            .is_ok();
+        let ok = cipher.open_in(page, PagePosition::Database { pgno }, ctx).is_ok();
         results.push((frame, pgno, commit_size != 0, ok));
         bar.inc(1);
     }
@@ -254,9 +253,9 @@ fn scan_wal(
     Ok(())
 }
 
-fn integrity_check(path: &Path, key: &sqlvault_vfs::Key) -> Vec<String> {
+fn integrity_check(path: &Path, key: &sqlvault_vfs::Key, limits: KdfLimits) -> Vec<String> {
     let run = || -> Result<Vec<String>, CliError> {
-        let dbkey = DatabaseKey::resolve(path, key, Argon2Params::default())?;
+        let dbkey = DatabaseKey::resolve_with_limits(path, key, Argon2Params::default(), limits)?;
         let conn = open_connection(path, &dbkey, existing_flags(true))?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let rows = stmt

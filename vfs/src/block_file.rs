@@ -3,8 +3,15 @@
 //!
 //! Logical block `i` (4096 bytes of file content) is stored at `i * 4128` as the sealed
 //! block followed by its trailer; the last block may be shorter. These files belong to
-//! one handle and die with it (SQLite opens them delete-on-close), so the logical size
-//! and a one-block write-back cache live in memory.
+//! one handle and die with it (SQLite opens them delete-on-close), so the logical size,
+//! the set of blocks ever written and a one-block write-back cache live in memory.
+//!
+//! A write far past the end leaves the blocks in between unwritten: they stay holes in
+//! the underlying file (no disk space, no sealing work) and read back as zeros, which is
+//! what SQLite expects of bytes it never wrote. Only blocks this handle wrote are ever
+//! read from disk and authenticated, so zeros cannot be passed off as a written block.
+
+use std::collections::BTreeMap;
 
 use sqlvault_crypto::{DatabaseSalt, KdfKind, MasterKey, PageCipher, PagePosition, TRAILER_LEN};
 
@@ -26,7 +33,56 @@ struct CachedBlock {
 pub(crate) struct BlockFile {
     cipher: PageCipher,
     size: u64,
+    /// Blocks sealed to disk; every other block below `size` is a hole of zeros.
+    written: BlockSet,
     cache: Option<CachedBlock>,
+}
+
+/// A set of block indices, kept as disjoint ranges: sequential writes, by far the
+/// common case, stay one range however large the file grows.
+#[derive(Default)]
+struct BlockSet {
+    /// `start -> end` (exclusive), disjoint and not touching.
+    ranges: BTreeMap<u64, u64>,
+}
+
+impl BlockSet {
+    fn contains(&self, index: u64) -> bool {
+        self.ranges
+            .range(..=index)
+            .next_back()
+            .is_some_and(|(_, &end)| index < end)
+    }
+
+    fn insert(&mut self, index: u64) {
+        if self.contains(index) {
+            return;
+        }
+        let mut start = index;
+        let mut end = index + 1;
+        // Join a range ending right here…
+        if let Some((&s, &e)) = self.ranges.range(..index).next_back()
+            && e == index
+        {
+            start = s;
+        }
+        // …and one starting right after.
+        if let Some(e) = self.ranges.remove(&end) {
+            end = e;
+        }
+        self.ranges.insert(start, end);
+    }
+
+    /// Removes every index `>= from`.
+    fn remove_from(&mut self, from: u64) {
+        let tail = self.ranges.split_off(&from);
+        drop(tail);
+        if let Some((_, end)) = self.ranges.iter_mut().next_back()
+            && *end > from
+        {
+            *end = from;
+        }
+    }
 }
 
 impl BlockFile {
@@ -36,6 +92,7 @@ impl BlockFile {
         Ok(BlockFile {
             cipher: PageCipher::new(&MasterKey::random()?, salt),
             size: 0,
+            written: BlockSet::default(),
             cache: None,
         })
     }
@@ -65,9 +122,12 @@ impl BlockFile {
     }
 
     pub(crate) fn write(&mut self, f: &mut dyn RawFile, buf: &[u8], offset: u64) -> Result<(), Fault> {
-        if offset > self.size {
-            // Fill a gap with zeros so every block before the write exists.
-            let gap = vec![0u8; (offset - self.size) as usize];
+        if offset > self.size && !self.size.is_multiple_of(BLOCK as u64) {
+            // The last block is short on disk: extend it with zeros (up to the write or
+            // the block's end) so it is sealed at its new length. Whole blocks in the gap
+            // stay holes.
+            let block_end = (self.size / BLOCK as u64 + 1) * BLOCK as u64;
+            let gap = vec![0u8; (offset.min(block_end) - self.size) as usize];
             self.write(f, &gap, self.size)?;
         }
         let mut done = 0;
@@ -100,12 +160,15 @@ impl BlockFile {
         if keep > 0 {
             let block = self.load(f, index)?;
             block.len = keep;
+            // Nothing cut off lingers in memory.
+            block.data[keep..].fill(0);
             block.dirty = true;
             self.flush(f)?;
         } else if self.cache.as_ref().is_some_and(|c| c.index >= index) {
             self.cache = None;
         }
         self.flush(f)?;
+        self.written.remove_from(if keep > 0 { index + 1 } else { index });
         self.size = size;
         let stored = index * STORED_BLOCK + if keep > 0 { (keep + TRAILER_LEN) as u64 } else { 0 };
         f.truncate(stored)
@@ -124,6 +187,7 @@ impl BlockFile {
         self.cipher
             .seal(&mut sealed, PagePosition::Block { index: block.index })?;
         f.write_at(&sealed, block.index * STORED_BLOCK)?;
+        self.written.insert(block.index);
         block.dirty = false;
         Ok(())
     }
@@ -151,7 +215,8 @@ impl BlockFile {
         let start = index * BLOCK as u64;
         let len = self.size.saturating_sub(start).min(BLOCK as u64) as usize;
         let mut data = vec![0u8; BLOCK + TRAILER_LEN];
-        if len > 0 {
+        // A block never written is a hole: zeros, nothing on disk to authenticate.
+        if len > 0 && self.written.contains(index) {
             let sealed = &mut data[..len + TRAILER_LEN];
             let tampered = Fault::Tampered {
                 file: FileKind::Temp,
@@ -178,6 +243,141 @@ impl BlockFile {
 mod tests {
     use super::*;
     use crate::raw::MemFile;
+
+    /// A sparse [`RawFile`]: keeps only the extents written, and counts the bytes.
+    #[derive(Default)]
+    struct SparseFile {
+        extents: BTreeMap<u64, Vec<u8>>,
+        bytes_written: u64,
+    }
+
+    impl RawFile for SparseFile {
+        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<Filled, Fault> {
+            buf.fill(0);
+            let end = offset + buf.len() as u64;
+            for (&start, data) in &self.extents {
+                let (lo, hi) = (start.max(offset), (start + data.len() as u64).min(end));
+                if lo < hi {
+                    buf[(lo - offset) as usize..(hi - offset) as usize]
+                        .copy_from_slice(&data[(lo - start) as usize..(hi - start) as usize]);
+                }
+            }
+            Ok(if self.size()? >= end {
+                Filled::Full
+            } else {
+                Filled::Short
+            })
+        }
+        fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<(), Fault> {
+            // Writes here are whole stored blocks at block offsets: replacing is enough.
+            self.extents.insert(offset, buf.to_vec());
+            self.bytes_written += buf.len() as u64;
+            Ok(())
+        }
+        fn truncate(&mut self, size: u64) -> Result<(), Fault> {
+            self.extents.retain(|&start, _| start < size);
+            for (&start, data) in self.extents.iter_mut() {
+                data.truncate((size - start).min(data.len() as u64) as usize);
+            }
+            Ok(())
+        }
+        fn size(&mut self) -> Result<u64, Fault> {
+            Ok(self
+                .extents
+                .iter()
+                .map(|(s, d)| s + d.len() as u64)
+                .max()
+                .unwrap_or(0))
+        }
+    }
+
+    #[test]
+    fn sparse_write_far_past_the_end_does_not_allocate_the_gap() {
+        const GIB: u64 = 1 << 30;
+        let mut b = BlockFile::new().unwrap();
+        let mut f = SparseFile::default();
+        b.write(&mut f, b"head", 0).unwrap();
+        b.write(&mut f, b"far away", GIB + 10).unwrap();
+        b.flush(&mut f).unwrap();
+        assert_eq!(b.size(), GIB + 18);
+        // The first block (extended to full length) and the one written: two sealed
+        // blocks, not the 262,144 in between.
+        assert!(
+            f.bytes_written <= 3 * STORED_BLOCK,
+            "{} bytes written for a 1 GiB gap",
+            f.bytes_written
+        );
+        assert_eq!(f.extents.len(), 2);
+
+        let mut out = vec![0xffu8; 2 * BLOCK];
+        assert_eq!(b.read(&mut f, &mut out, 0).unwrap(), Filled::Full);
+        assert_eq!(&out[..4], b"head");
+        assert!(out[4..].iter().all(|&x| x == 0));
+        let mut mid = vec![0xffu8; 3 * BLOCK];
+        b.read(&mut f, &mut mid, GIB / 2 + 123).unwrap();
+        assert!(mid.iter().all(|&x| x == 0), "a hole does not read as zeros");
+        let mut tail = vec![0xffu8; 30];
+        assert_eq!(b.read(&mut f, &mut tail, GIB).unwrap(), Filled::Short);
+        assert!(tail[..10].iter().all(|&x| x == 0));
+        assert_eq!(&tail[10..18], b"far away");
+        assert!(tail[18..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn holes_can_be_written_truncated_into_and_extended_again() {
+        let mut b = BlockFile::new().unwrap();
+        let mut f = SparseFile::default();
+        let mut model: Vec<u8> = Vec::new();
+        let steps: [(&[u8], usize); 4] = [
+            (b"abc", 100),
+            (b"xyz", 40 * BLOCK + 7),
+            // Into a hole, across a block boundary.
+            (&[9u8; 300], 20 * BLOCK - 150),
+            // After the truncation below: past a gap again.
+            (b"end", 50 * BLOCK),
+        ];
+        for (i, (data, off)) in steps.into_iter().enumerate() {
+            if i == 3 {
+                // Truncate into a hole (block 30 was never written).
+                let cut = 30 * BLOCK + 11;
+                b.truncate(&mut f, cut as u64).unwrap();
+                model.truncate(cut);
+            }
+            b.write(&mut f, data, off as u64).unwrap();
+            if model.len() < off + data.len() {
+                model.resize(off + data.len(), 0);
+            }
+            model[off..off + data.len()].copy_from_slice(data);
+        }
+        b.flush(&mut f).unwrap();
+        assert_eq!(b.size(), model.len() as u64);
+        let mut out = vec![0xffu8; model.len()];
+        b.read(&mut f, &mut out, 0).unwrap();
+        assert_eq!(out, model);
+        // Blocks 0, 19, 20, 30 (sealed at the cut and again when extended), 40 (then cut
+        // off), 50 and a few rewrites: nowhere near the 51 blocks the file spans.
+        assert!(f.bytes_written < 12 * STORED_BLOCK, "{}", f.bytes_written);
+    }
+
+    #[test]
+    fn block_set_keeps_ranges() {
+        let mut s = BlockSet::default();
+        for i in [5, 3, 4, 10, 6, 0] {
+            s.insert(i);
+        }
+        assert_eq!(
+            s.ranges.iter().map(|(&a, &b)| (a, b)).collect::<Vec<_>>(),
+            [(0, 1), (3, 7), (10, 11)]
+        );
+        assert!(s.contains(6) && !s.contains(7) && !s.contains(2) && s.contains(0));
+        s.remove_from(5);
+        assert_eq!(
+            s.ranges.iter().map(|(&a, &b)| (a, b)).collect::<Vec<_>>(),
+            [(0, 1), (3, 5)]
+        );
+        s.remove_from(0);
+        assert!(s.ranges.is_empty());
+    }
 
     #[test]
     fn arbitrary_shapes_round_trip_and_stay_sealed() {

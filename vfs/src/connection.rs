@@ -17,10 +17,16 @@ use crate::{DatabaseKey, Error, VFS_NAME, register};
 /// before this returns, so a wrong key or a file that is not a sqlvault database fails
 /// here rather than at the first query.
 ///
+/// With [`OpenFlags::SQLITE_OPEN_URI`] (part of the default flags) `path` may be a
+/// `file:` URI, but a `vfs=` parameter cannot take the file away from sqlvault: the
+/// connection is checked to be served by a sqlvault VFS before anything is read or
+/// written, and closed otherwise.
+///
 /// # Errors
 /// [`Error::WrongKey`], [`Error::NotASqlvaultDatabase`], [`Error::PlaintextDatabase`],
-/// [`Error::TamperedPage`] for page 1 problems; [`Error::Sqlite`] if SQLite cannot open
-/// the file (a missing directory, permissions).
+/// [`Error::TamperedPage`] for page 1 problems; [`Error::ForeignVfs`] if a `vfs=` URI
+/// parameter chose another VFS, [`Error::NotAFile`] for `:memory:` or a temporary database;
+/// [`Error::Sqlite`] if SQLite cannot open the file (a missing directory, permissions).
 pub fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> Result<Connection, Error> {
     register(VFS_NAME, None, false)?;
     take_thread_fault();
@@ -33,6 +39,8 @@ pub fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> Resu
             .and_then(Fault::to_error)
             .unwrap_or(Error::Sqlite(e))
     })?;
+    // Before the first read or write: a `vfs=` URI parameter overrides the VFS we named.
+    require_sqlvault_vfs(&conn, c"main")?;
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
         reserve_if_new(&conn, "main")?;
     }
@@ -42,6 +50,9 @@ pub fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> Resu
 }
 
 /// Attaches the encrypted database at `path` as `schema` on `conn`, keyed with `key`.
+///
+/// As with [`open_connection`], a `vfs=` URI parameter naming another VFS is refused (the
+/// database is detached again before anything is read or written).
 ///
 /// # Errors
 /// As [`open_connection`].
@@ -53,6 +64,12 @@ pub fn attach(conn: &Connection, path: &Path, schema: &str, key: &DatabaseKey) -
         conn.execute("ATTACH DATABASE ?1 AS ?2", [path_text, schema])
     })
     .map_err(|e| classify_error(conn, e))?;
+    let name = std::ffi::CString::new(schema).map_err(|_| Error::UnexpectedIo("a schema name with NUL"))?;
+    if let Err(e) = require_sqlvault_vfs(conn, &name) {
+        // Best effort: the refusal is the error that matters.
+        let _ = conn.execute("DETACH DATABASE ?1", [schema]);
+        return Err(e);
+    }
     reserve_if_new(conn, schema)?;
     let sql = format!(
         "SELECT count(*) FROM \"{}\".sqlite_schema",
@@ -98,6 +115,72 @@ fn file_control_fault(conn: &Connection, op: c_int) -> Option<Fault> {
         ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), op, (&raw mut fault).cast());
     }
     fault
+}
+
+/// Fails unless the file behind `schema` is served by a sqlvault VFS.
+///
+/// SQLite lets a `vfs=` URI parameter override the VFS the caller names, so after opening
+/// we ask the file itself: only a sqlvault file answers [`FCNTL_TAKE_FAULT`] (SQLite's
+/// own VFSes answer `SQLITE_NOTFOUND` to opcodes they do not know, and a database with no
+/// file at all, such as `:memory:`, answers nothing). Taking the fault here is harmless:
+/// nothing has been read yet.
+fn require_sqlvault_vfs(conn: &Connection, schema: &std::ffi::CStr) -> Result<(), Error> {
+    let mut fault: Option<Fault> = None;
+    // SAFETY: the handle is valid for the life of `conn`; `schema` is NUL-terminated; our
+    // opcode writes one `Option<Fault>` through the pointer, and other VFSes answer
+    // SQLITE_NOTFOUND without touching it.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            schema.as_ptr(),
+            FCNTL_TAKE_FAULT,
+            (&raw mut fault).cast(),
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        return Ok(());
+    }
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: as above; SQLITE_FCNTL_FILE_POINTER is answered by SQLite itself and writes
+    // the schema's `sqlite3_file*` through the pointer.
+    unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            schema.as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut file).cast(),
+        )
+    };
+    // SAFETY: a non-null file pointer is the pager's open (or never opened) file object.
+    if file.is_null() || unsafe { (*file).pMethods }.is_null() {
+        return Err(Error::NotAFile);
+    }
+    let mut vfs: *mut ffi::sqlite3_vfs = std::ptr::null_mut();
+    // SAFETY: as above; SQLITE_FCNTL_VFS_POINTER is answered by SQLite itself and writes
+    // the schema's `sqlite3_vfs*` through the pointer.
+    unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            schema.as_ptr(),
+            ffi::SQLITE_FCNTL_VFS_POINTER,
+            (&raw mut vfs).cast(),
+        )
+    };
+    let z = if vfs.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: a registered VFS lives until unregistered (never, for SQLite's own).
+        unsafe { (*vfs).zName }
+    };
+    let name = if z.is_null() {
+        "unnamed".to_owned()
+    } else {
+        // SAFETY: a VFS name is a NUL-terminated string that lives as long as the VFS.
+        unsafe { std::ffi::CStr::from_ptr(z) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Err(Error::ForeignVfs { vfs: name })
 }
 
 /// Asks SQLite to leave room for the page trailer if `schema` is a new, empty database.

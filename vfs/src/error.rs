@@ -62,6 +62,16 @@ pub enum Error {
     /// The file is a sqlvault database of an older format version, which this version
     /// does not read (docs/format.md lists what changed).
     UnsupportedFormatVersion(u8),
+    /// The database was opened through a VFS that is not sqlvault (a `vfs=` URI parameter
+    /// names another one), so nothing would be encrypted; it was closed before any page
+    /// was read or written.
+    ForeignVfs {
+        /// The VFS SQLite chose for the file (e.g. `unix`).
+        vfs: String,
+    },
+    /// The database has no file for sqlvault to encrypt (`:memory:`, a `mode=memory` URI or
+    /// a temporary database), so it was refused.
+    NotAFile,
     /// Key derivation or sealing failed.
     Crypto(sqlvault_crypto::Error),
     /// SQLite reported an error that is not one of the above.
@@ -100,6 +110,14 @@ impl fmt::Display for Error {
                 "this is a sqlvault database of format version {v}; this version reads only version {}",
                 sqlvault_crypto::FORMAT_VERSION
             ),
+            Error::ForeignVfs { vfs } => write!(
+                f,
+                "refused: the database would be opened through the `{vfs}` VFS, unencrypted; \
+                 remove the `vfs=` URI parameter (only sqlvault may serve an encrypted database)"
+            ),
+            Error::NotAFile => {
+                f.write_str("refused: an in-memory or temporary database has no file for sqlvault to encrypt")
+            }
             Error::Crypto(e) => write!(f, "{e}"),
             Error::Sqlite(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),

@@ -881,12 +881,20 @@ fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<(KeyMaterial, Option<(K
     let params = Argon2Params::default();
     match crate::main_db::salt_of_path(&path)? {
         Some(salt) => {
-            let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
+            let master = sqlvault_crypto::derive_master_key_limited(
+                &key,
+                &salt,
+                &sqlvault_crypto::KdfLimits::default(),
+            )?;
             Ok(Some((KeyMaterial { master, salt }, None)))
         }
         None => {
             let salt = sqlvault_crypto::DatabaseSalt::generate_for(&key, params)?;
-            let master = sqlvault_crypto::derive_master_key(&key, &salt)?;
+            let master = sqlvault_crypto::derive_master_key_limited(
+                &key,
+                &salt,
+                &sqlvault_crypto::KdfLimits::default(),
+            )?;
             Ok(Some((KeyMaterial { master, salt }, Some((key, params)))))
         }
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use sqlvault_crypto::{Argon2Params, DatabaseSalt, KdfKind, Key, derive_master_key};
+use sqlvault_crypto::{Argon2Params, DatabaseSalt, KdfKind, Key};
 
 use crate::Error;
 use crate::error::Fault;
@@ -30,20 +30,15 @@ impl DatabaseKey {
     ///
     /// For a passphrase this runs Argon2id, which is slow by design (a quarter of a
     /// second or more with the default parameters): call it from a blocking context.
+    /// The cost is held to [`sqlvault_crypto::KdfLimits::default`]; see
+    /// [`DatabaseKey::resolve_with_limits`].
     ///
     /// # Errors
     /// [`Error::PlaintextDatabase`] / [`Error::NotASqlvaultDatabase`] if the file is not
     /// a sqlvault database, [`Error::Crypto`] for a key of the wrong kind or bad
     /// parameters, [`Error::Io`] if the file cannot be read.
     pub fn resolve(path: &Path, key: &Key, new_db_params: Argon2Params) -> Result<DatabaseKey, Error> {
-        let salt = match salt_of(path)? {
-            Some(salt) => salt,
-            None => DatabaseSalt::generate_for(key, new_db_params)?,
-        };
-        let master = derive_master_key(key, &salt)?;
-        Ok(DatabaseKey {
-            material: KeyMaterial { master, salt },
-        })
+        Self::resolve_with_limits(path, key, new_db_params, sqlvault_crypto::KdfLimits::default())
     }
 
     /// The database salt (stored in the clear at the start of the file).

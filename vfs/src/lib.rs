@@ -51,7 +51,8 @@
 //!
 //! # Three ways in
 //!
-//! - From Rust: [`DatabaseKey::resolve`] then [`open_connection`] / [`attach`].
+//! - From Rust: [`DatabaseKey::resolve`] (or [`DatabaseKey::resolve_with_limits`], which caps
+//!   the Argon2id cost a file's clear salt may demand) then [`open_connection`] / [`attach`].
 //! - From SQL on a connection opened through the VFS: `PRAGMA key = 'passphrase'`,
 //!   `PRAGMA key = "x'<64 hex digits>'"` or `PRAGMA hexkey = '<64 hex digits>'`, before
 //!   the database is first used; `file:…?key=…` / `?hexkey=…` URIs for `ATTACH`.
@@ -68,6 +69,8 @@ mod ffi;
 mod journal;
 #[cfg(feature = "rusqlite")]
 mod key;
+#[cfg(feature = "rusqlite")]
+mod key_limits;
 mod main_db;
 mod raw;
 mod shared;
@@ -86,6 +89,7 @@ pub use extension::{sqlvault_register, sqlvault_register_named};
 #[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
+pub use sqlvault_crypto::{KdfLimits, KdfParameter};
 
 /// The name the VFS is registered under by [`open_connection`].
 pub const VFS_NAME: &str = "sqlvault";

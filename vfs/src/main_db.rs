@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sqlvault_crypto::{
     Argon2Params, DatabaseSalt, KdfKind, Key, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SALT_LEN,
-    SQLITE_MAGIC, derive_master_key,
+    SQLITE_MAGIC,
 };
 
 use crate::error::{Fault, FileKind};
@@ -137,12 +137,20 @@ impl MainDb {
         };
         match salt {
             Some(salt) => {
-                let master = derive_master_key(key, &salt)?;
+                let master = sqlvault_crypto::derive_master_key_limited(
+                    key,
+                    &salt,
+                    &sqlvault_crypto::KdfLimits::default(),
+                )?;
                 self.set_key(f, KeyMaterial { master, salt }, None)
             }
             None => {
                 let salt = DatabaseSalt::generate_for(key, new_db_params)?;
-                let master = derive_master_key(key, &salt)?;
+                let master = sqlvault_crypto::derive_master_key_limited(
+                    key,
+                    &salt,
+                    &sqlvault_crypto::KdfLimits::default(),
+                )?;
                 self.set_key(
                     f,
                     KeyMaterial { master, salt },

@@ -115,7 +115,11 @@ impl SharedDb {
             return Ok(false);
         }
         let master = if let Some((key, _)) = &s.provisional {
-            sqlvault_crypto::derive_master_key(key, &disk_salt)?
+            sqlvault_crypto::derive_master_key_limited(
+                key,
+                &disk_salt,
+                &sqlvault_crypto::KdfLimits::default(),
+            )?
         } else {
             let same_lineage = match (current.salt.kdf()?, disk_salt.kdf()?) {
                 (sqlvault_crypto::KdfKind::RawKey, sqlvault_crypto::KdfKind::RawKey) => true,

@@ -28,9 +28,14 @@ fn extension() -> &'static Path {
             .status()
             .expect("running cargo to build the extension");
         assert!(status.success(), "building the extension failed");
-        let lib = root.join("extension/target/release/libsqlvault.so");
+        // Where cargo put it: $CARGO_TARGET_DIR if set (the child cargo inherits it),
+        // else the extension workspace's own target/.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|dir| std::path::absolute(dir).unwrap())
+            .unwrap_or_else(|| root.join("extension/target"));
+        let lib = target.join("release/libsqlvault.so");
         assert!(lib.exists(), "{} missing", lib.display());
-        root.join("extension/target/release/libsqlvault")
+        target.join("release/libsqlvault")
     })
 }
 
@@ -146,4 +151,47 @@ print("plain", plain.execute("SELECT x FROM p").fetchone()[0])
         &std::fs::read(dir.path().join("py.db")).unwrap(),
         b"SECRET-FROM-PYTHON"
     ));
+}
+
+/// The features cargo resolves for each package of a build: `name -> features`.
+fn resolved_features(args: &[&str]) -> std::collections::HashMap<String, Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "tree", "--quiet", "-e", "normal", "--prefix", "none", "-f", "{p}|{f}",
+        ])
+        .args(args)
+        .output()
+        .expect("running cargo tree");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut map = std::collections::HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let (package, features) = line.split_once('|').unwrap();
+        let name = package.split(' ').next().unwrap().to_owned();
+        let features = features.trim_end_matches(" (*)");
+        map.insert(name, features.split(',').map(str::to_owned).collect());
+    }
+    map
+}
+
+#[test]
+fn extension_build_zeroizes_aes_hmac_and_argon2_state() {
+    // The extension is its own workspace, so it gets no feature from the main one: the
+    // crates that hold key material must enable `zeroize` for it too.
+    for (build, args) in [
+        ("extension/", &["--manifest-path", "extension/Cargo.toml"][..]),
+        ("sqlvault-crypto", &["-p", "sqlvault-crypto"][..]),
+    ] {
+        let features = resolved_features(args);
+        for package in ["aes", "ghash", "hmac", "sha2", "argon2"] {
+            let enabled = features
+                .get(package)
+                .unwrap_or_else(|| panic!("{build}: {package} not in the build"));
+            assert!(
+                enabled.iter().any(|f| f == "zeroize"),
+                "{build}: {package} is built without `zeroize` ({enabled:?})"
+            );
+        }
+    }
 }
