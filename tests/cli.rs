@@ -241,7 +241,8 @@ fn info_shows_layout_and_kdf_without_a_key_and_never_a_secret() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["page_size"], 8192);
     assert_eq!(v["kdf"]["memory_kib"], 64);
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
+    assert_eq!(v["supported"], true);
     for out in [&text, &json] {
         assert!(!out.contains(secret) && !out.contains("sekrit"), "{out}");
     }
@@ -963,4 +964,31 @@ fn verify_checks_wal_frames() {
         .assert()
         .code(4);
     assert!(stdout(&out).contains("WAL frame 2"), "{}", stdout(&out));
+}
+
+#[test]
+fn info_names_an_older_format_version_and_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    // A version-1 salt (byte 12 = 1, raw-key KDF record) and page-size header fields.
+    let mut bytes = vec![0u8; 4096];
+    bytes[..12].copy_from_slice(&[7u8; 12]);
+    bytes[12] = 1;
+    bytes[16..18].copy_from_slice(&4096u16.to_be_bytes());
+    bytes[18] = 1;
+    bytes[19] = 1;
+    bytes[20] = 32;
+    std::fs::write(&db, &bytes).unwrap();
+    let out = assert_cmd::Command::cargo_bin("sqlvault")
+        .unwrap()
+        .args(["info", "--json"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["supported"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("format version 1"), "{stderr}");
 }

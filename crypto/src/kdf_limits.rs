@@ -134,7 +134,7 @@ pub fn derive_master_key_limited(
     match (key, salt.kdf()?) {
         (Key::Passphrase(p), KdfKind::Argon2id(params)) => {
             limits.check(&params)?;
-            argon2id(p.expose(), salt.as_bytes(), params)
+            argon2id(p.expose(), &salt.kdf_salt(), params)
         }
         // No KDF runs: a raw key is taken as is, and a kind mismatch is refused.
         _ => derive_master_key(key, salt),

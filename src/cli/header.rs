@@ -27,6 +27,13 @@ pub enum Kind {
         /// Header bytes 18 and 19 are 2: WAL mode.
         wal_mode: bool,
     },
+    /// A sqlvault database of a format version this build no longer reads.
+    OlderSqlvault {
+        /// The format version its salt records.
+        version: u8,
+        /// Page size from header bytes 16..18.
+        page_size: u32,
+    },
     /// A plaintext SQLite database.
     PlaintextSqlite,
     /// Neither: SQLCipher (its header is random), something else, or too short.
@@ -63,6 +70,9 @@ pub fn read_kind(path: &Path) -> Result<Kind, CliError> {
             reserve: head[20],
             wal_mode: head[18] == 2 && head[19] == 2,
         }),
+        Err(sqlvault_crypto::Error::UnsupportedFormatVersion(version)) => {
+            Ok(Kind::OlderSqlvault { version, page_size })
+        }
         _ => Ok(Kind::Unknown),
     }
 }

@@ -33,6 +33,30 @@ pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
     } = read_kind(&args.db)?
     else {
         return Err(match read_kind(&args.db)? {
+            Kind::OlderSqlvault { version, page_size } => {
+                if args.json {
+                    println!(
+                        "{}",
+                        json!({
+                            "format": "sqlvault",
+                            "format_version": version,
+                            "supported": false,
+                            "page_size": page_size,
+                            "file_bytes": len,
+                        })
+                    );
+                } else {
+                    println!(
+                        "format:          sqlvault, format version {version} (not supported: this version reads format {})",
+                        sqlvault_crypto::FORMAT_VERSION
+                    );
+                    println!("page size:       {page_size} bytes");
+                }
+                return Err(CliError::WrongKey(format!(
+                    "{} is a sqlvault database of format version {version}, which this version of sqlvault does not read",
+                    args.db.display()
+                )));
+            }
             Kind::PlaintextSqlite => CliError::WrongKey(format!(
                 "{} is a plaintext SQLite database, not a sqlvault one (see `sqlvault import`)",
                 args.db.display()
@@ -63,6 +87,7 @@ pub fn run(args: InfoArgs, _ui: Ui) -> Result<(), CliError> {
     let v = json!({
         "format": "sqlvault",
         "format_version": salt.as_bytes()[12],
+        "supported": true,
         "page_size": page_size,
         "reserved_bytes_per_page": reserve,
         "file_bytes": len,
