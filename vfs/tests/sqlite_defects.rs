@@ -1,0 +1,307 @@
+//! Issue 12's D1–D6, as a user of the loadable extension meets them: a connection opened
+//! through the sqlvault VFS, keyed with `PRAGMA key`, driven with plain SQL.
+
+// Helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use rusqlite::{Connection, OpenFlags};
+use sqlvault_vfs::{Argon2Params, DatabaseKey, Key, Passphrase, VFS_NAME, register};
+
+const HEX: &str = "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b";
+
+fn raw_pragma() -> String {
+    format!("PRAGMA key = \"x'{HEX}'\"")
+}
+
+fn vopen(name: &str) -> Connection {
+    register(VFS_NAME, None, false).unwrap();
+    Connection::open_with_flags_and_vfs(name, OpenFlags::default() | OpenFlags::SQLITE_OPEN_URI, VFS_NAME)
+        .unwrap()
+}
+
+fn vopen_keyed(name: &str, pragma: &str) -> Connection {
+    let c = vopen(name);
+    c.execute_batch(pragma).unwrap();
+    c
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+fn is_sealed(path: &Path) -> bool {
+    let b = std::fs::read(path).unwrap();
+    b.len() >= 16 && &b[..16] != b"SQLite format 3\0"
+}
+
+// D1
+
+#[test]
+fn attach_of_a_new_file_works_with_inherited_and_uri_keys() {
+    let dir = tempdir();
+    let main = db_path(&dir, "main.db");
+    let new1 = db_path(&dir, "new.db");
+    let new2 = db_path(&dir, "new2.db");
+    let c = vopen_keyed(&s(&main), &raw_pragma());
+    c.execute_batch("CREATE TABLE m(v TEXT); INSERT INTO m VALUES ('main');")
+        .unwrap();
+    c.execute("ATTACH ?1 AS a", [s(&new1)]).unwrap();
+    c.execute_batch("CREATE TABLE a.t(v TEXT); INSERT INTO a.t VALUES ('ATTACHED-INHERITED');")
+        .unwrap();
+    c.execute("ATTACH ?1 AS b", [format!("file:{}?key=pw", new2.display())])
+        .unwrap();
+    c.execute_batch("CREATE TABLE b.t(v TEXT); INSERT INTO b.t VALUES ('ATTACHED-URI');")
+        .unwrap();
+    drop(c);
+    for p in [&main, &new1, &new2] {
+        assert!(is_sealed(p), "{} is not sealed", p.display());
+        assert!(
+            !contains(&std::fs::read(p).unwrap(), b"ATTACHED-"),
+            "{} holds plaintext",
+            p.display()
+        );
+    }
+
+    let c = vopen_keyed(&s(&main), &raw_pragma());
+    c.execute("ATTACH ?1 AS a", [s(&new1)]).unwrap();
+    c.execute("ATTACH ?1 AS b", [format!("file:{}?key=pw", new2.display())])
+        .unwrap();
+    let a: String = c.query_row("SELECT v FROM a.t", [], |r| r.get(0)).unwrap();
+    let b: String = c.query_row("SELECT v FROM b.t", [], |r| r.get(0)).unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("ATTACHED-INHERITED", "ATTACHED-URI"));
+    for schema in ["main", "a", "b"] {
+        let ok: String = c
+            .query_row(&format!("PRAGMA {schema}.integrity_check"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok", "{schema}");
+    }
+    // And each on its own, with its own key.
+    let c = vopen_keyed(&format!("file:{}?key=pw", new2.display()), "SELECT 1");
+    let b: String = c.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(b, "ATTACHED-URI");
+    let c = vopen_keyed(&s(&new1), &raw_pragma());
+    let a: String = c.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(a, "ATTACHED-INHERITED");
+}
+
+// D2
+
+#[test]
+fn wal_commits_work_without_powersafe_overwrite() {
+    let dir = tempdir();
+    let path = db_path(&dir, "psow.db");
+    let uri = format!("file:{}?psow=0", path.display());
+    let c = vopen_keyed(&uri, &raw_pragma());
+    c.execute_batch("PRAGMA synchronous=FULL;").unwrap();
+    let mode: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);")
+        .unwrap();
+    let mut total = 0i64;
+    for i in 0..120i64 {
+        let tx = c.unchecked_transaction().unwrap();
+        for r in 0..(i % 5 + 1) {
+            let len = 1 + (i * 977 + r * 131) % 6000;
+            total += len;
+            tx.execute("INSERT INTO t(body) VALUES (randomblob(?1))", [len])
+                .unwrap();
+        }
+        if i % 17 == 0 {
+            tx.execute("UPDATE t SET body = body WHERE id % 3 = 0", [])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        if i == 60 {
+            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);").unwrap();
+        }
+    }
+    drop(c);
+    let c = vopen_keyed(&uri, &raw_pragma());
+    let got: i64 = c
+        .query_row("SELECT sum(length(body)) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(got, total);
+    assert_eq!(integrity(&c), "ok");
+}
+
+// D3
+
+fn big_transaction_over_free_pages(mode: &str) {
+    let dir = tempdir();
+    let path = db_path(&dir, "free.db");
+    let c = vopen_keyed(&s(&path), &raw_pragma());
+    let m: String = c
+        .query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(m, mode.to_lowercase());
+    c.execute_batch(
+        "PRAGMA secure_delete=OFF; PRAGMA cache_size=10;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);
+         CREATE INDEX t_body ON t(substr(body, 1, 8));",
+    )
+    .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    for i in 0..3000i64 {
+        tx.execute("INSERT INTO t(body) VALUES (randomblob(?1))", [200 + i % 300])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    c.execute("DELETE FROM t WHERE id % 10 != 0", []).unwrap();
+    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    assert!(free > 100, "precondition: a long freelist ({free})");
+    let tx = c.unchecked_transaction().unwrap();
+    for i in 0..8000i64 {
+        tx.execute(
+            "INSERT INTO t(body) VALUES (randomblob(?1))",
+            [150 + (i * 7) % 700],
+        )
+        .unwrap();
+    }
+    tx.execute("UPDATE t SET body = randomblob(90) WHERE id % 13 = 0", [])
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(integrity(&c), "ok", "{mode}: same connection");
+    let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    drop(c);
+    let c = vopen_keyed(&s(&path), &raw_pragma());
+    assert_eq!(integrity(&c), "ok", "{mode}: reopened");
+    let n2: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, n2);
+    assert_eq!(n, 300 + 8000);
+}
+
+#[test]
+fn a_big_transaction_reusing_free_pages_works() {
+    big_transaction_over_free_pages("DELETE");
+}
+
+#[test]
+fn a_big_transaction_reusing_free_pages_works_in_wal_mode() {
+    big_transaction_over_free_pages("WAL");
+}
+
+// D4
+
+fn two_connections(mode: &str, pragma: &str) {
+    let dir = tempdir();
+    let path = db_path(&dir, "shared.db");
+    let a = vopen(&s(&path));
+    let b = vopen(&s(&path));
+    a.execute_batch(pragma).unwrap();
+    b.execute_batch(pragma).unwrap();
+    let m: String = a
+        .query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(m, mode.to_lowercase());
+    a.execute_batch("CREATE TABLE t(who TEXT); INSERT INTO t VALUES ('A');")
+        .unwrap();
+    let seen: Vec<String> = b
+        .prepare("SELECT who FROM t ORDER BY rowid")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_else(|e| panic!("{mode}/{pragma}: B cannot read what A wrote: {e}"));
+    assert_eq!(seen, ["A"]);
+    b.execute_batch("INSERT INTO t VALUES ('B'); CREATE TABLE u(x); INSERT INTO u VALUES (1);")
+        .unwrap_or_else(|e| panic!("{mode}/{pragma}: B cannot write: {e}"));
+    let seen: Vec<String> = a
+        .prepare("SELECT who FROM t ORDER BY rowid")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_else(|e| panic!("{mode}/{pragma}: A cannot read what B wrote: {e}"));
+    assert_eq!(seen, ["A", "B"]);
+    drop((a, b));
+    let c = vopen_keyed(&s(&path), pragma);
+    assert_eq!(integrity(&c), "ok");
+    let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn two_connections_keying_the_same_empty_file_agree() {
+    for mode in ["DELETE", "WAL"] {
+        two_connections(mode, &raw_pragma());
+    }
+    two_connections("DELETE", "PRAGMA key = 'shared passphrase'");
+}
+
+// D5
+
+#[test]
+fn a_garbled_first_sector_after_a_crash_is_recovered_from_the_journal() {
+    let dir = tempdir();
+    let path = db_path(&dir, "g.db");
+    let saved = db_path(&dir, "saved.db");
+    let pass = || Key::Passphrase(Passphrase::from("garble"));
+    let key = DatabaseKey::resolve(&path, &pass(), Argon2Params::INSECURE_FOR_TESTS).unwrap();
+    let conn = sqlvault_vfs::open_connection(&path, &key, OpenFlags::default()).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);",
+    )
+    .unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for i in 0..200i64 {
+        tx.execute("INSERT INTO t(body) VALUES (randomblob(?1))", [300 + i % 500])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let committed: i64 = conn
+        .query_row("SELECT sum(length(body)) FROM t", [], |r| r.get(0))
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // Page 1 changes in this transaction (a new table in the schema), and the cache spills.
+    conn.execute_batch("PRAGMA cache_size=5; BEGIN; CREATE TABLE t_new(x);")
+        .unwrap();
+    for i in 0..400i64 {
+        conn.execute("INSERT INTO t(body) VALUES (randomblob(?1))", [500 + i % 1500])
+            .unwrap();
+    }
+    conn.execute("UPDATE t SET body = randomblob(10) WHERE id < 50", [])
+        .unwrap();
+    std::fs::copy(&path, &saved).unwrap();
+    std::fs::copy(sidecar(&path, "-journal"), sidecar(&saved, "-journal")).unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    let mut db = std::fs::read(&saved).unwrap();
+    assert_ne!(
+        db, before,
+        "precondition: the cache spilled before the crash copy"
+    );
+    std::fs::copy(sidecar(&saved, "-journal"), sidecar(&path, "-journal")).unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for b in &mut db[..512] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(&path, &db).unwrap();
+
+    let c = vopen(&s(&path));
+    c.execute_batch("PRAGMA key = 'garble'")
+        .unwrap_or_else(|e| panic!("PRAGMA key on a database with a lost first sector: {e}"));
+    let got: i64 = c
+        .query_row("SELECT sum(length(body)) FROM t", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("reading after recovery: {e}"));
+    assert_eq!(got, committed);
+    assert_eq!(integrity(&c), "ok");
+    let new: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 't_new'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(new, 0, "the rolled-back table survived");
+    assert!(
+        !sidecar(&path, "-journal").exists(),
+        "the hot journal was not played back"
+    );
+}
