@@ -853,9 +853,12 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState
     Ok(state)
 }
 
+/// The key as the user gave it, with the KDF cost for a new database.
+type UserKey = (Key, Argon2Params);
+
 /// A key given as a URI parameter (`file:x.db?key=…` or `?hexkey=…`), for `ATTACH`, with
 /// the key itself when the database does not exist yet (its salt is provisional).
-fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<(KeyMaterial, Option<(Key, Argon2Params)>)>, Fault> {
+fn uri_key(name: ffi::sqlite3_filename) -> Result<Option<(KeyMaterial, Option<UserKey>)>, Fault> {
     let get = |param: &CStr| {
         // SAFETY: `name` is a main-database filename passed to xOpen, valid for
         // sqlite3_uri_parameter; the result (if any) lives as long as the name.

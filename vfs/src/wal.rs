@@ -141,6 +141,9 @@ struct PendingFrame {
     filled: usize,
 }
 
+/// The plaintext and on-disk checksum chains at one point of the log.
+type Chains = ([u32; 2], [u32; 2]);
+
 /// Where the recovery read sequence stands: the next frame and both chains before it.
 #[derive(Clone, Copy)]
 struct Recovery {
@@ -676,7 +679,7 @@ impl WalFile {
         f: &mut dyn RawFile,
         frame: u32,
         h: &WalHeader,
-    ) -> Result<Option<([u32; 2], [u32; 2])>, Fault> {
+    ) -> Result<Option<Chains>, Fault> {
         let mut plain = h.checksum;
         let mut disk = h.checksum;
         let mut buf = vec![0u8; Self::frame_size(h.page_size) as usize];
