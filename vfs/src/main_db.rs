@@ -402,7 +402,9 @@ impl MainDb {
         to: u64,
         page_size: usize,
     ) -> Result<(), Fault> {
-        let mut at = from;
+        // Page 1 is never a zero page (it holds the header): a new database that spills
+        // later pages first gets its page 1 with the commit, while SQLite keeps it pinned.
+        let mut at = from.max(page_size as u64);
         let mut page = vec![0u8; page_size];
         while at < to {
             page.fill(0);

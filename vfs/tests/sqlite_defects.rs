@@ -305,3 +305,36 @@ fn a_garbled_first_sector_after_a_crash_is_recovered_from_the_journal() {
         "the hot journal was not played back"
     );
 }
+
+/// SQLite's savepoint4 starts this way: a new database whose first transaction is far
+/// larger than the cache spills later pages before page 1 exists. The VFS seals the zero
+/// pages SQLite skips, but never a zero page 1 (that would not be a database header).
+#[test]
+fn a_new_database_that_spills_before_its_first_commit_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spill.db");
+    let key = sqlvault_vfs::DatabaseKey::resolve(
+        &path,
+        &sqlvault_vfs::Key::Raw(sqlvault_vfs::MasterKey::from_bytes([1; 32])),
+        sqlvault_vfs::Argon2Params::INSECURE_FOR_TESTS,
+    )
+    .unwrap();
+    let c = sqlvault_vfs::open_connection(&path, &key, rusqlite::OpenFlags::default()).unwrap();
+    c.execute_batch(
+        "PRAGMA cache_size=10; BEGIN; CREATE TABLE t1(x TEXT);
+         INSERT INTO t1 VALUES(hex(randomblob(200))); INSERT INTO t1 VALUES(hex(randomblob(200)));",
+    )
+    .unwrap();
+    for i in 0..9 {
+        if let Err(e) = c.execute_batch("INSERT INTO t1 SELECT hex(randomblob(200)) FROM t1") {
+            panic!("doubling {i}: {}", sqlvault_vfs::classify_error(&c, e));
+        }
+    }
+    c.execute_batch("COMMIT").unwrap();
+    drop(c);
+    let c = sqlvault_vfs::open_connection(&path, &key, rusqlite::OpenFlags::default()).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM t1", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1024);
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+}
