@@ -805,3 +805,164 @@ impl WalFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw::MemFile;
+    use crate::shared::KeyMaterial;
+    use sqlvault_crypto::{DatabaseSalt, KdfKind, MasterKey};
+
+    const PAGE: usize = 512;
+
+    fn keyed() -> (WalFile, Arc<SharedDb>) {
+        let shared = Arc::new(SharedDb::default());
+        shared.set_key(KeyMaterial {
+            master: MasterKey::from_bytes([2; 32]),
+            salt: DatabaseSalt::generate(KdfKind::RawKey).unwrap(),
+        });
+        (WalFile::new(shared.clone()), shared)
+    }
+
+    fn header() -> [u8; 32] {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&0x377f_0682u32.to_be_bytes());
+        h[4..8].copy_from_slice(&3_007_000u32.to_be_bytes());
+        h[8..12].copy_from_slice(&(PAGE as u32).to_be_bytes());
+        h[16..24].copy_from_slice(b"saltsalt");
+        let ck = checksum(false, &h[..24], [0, 0]);
+        h[24..28].copy_from_slice(&ck[0].to_be_bytes());
+        h[28..32].copy_from_slice(&ck[1].to_be_bytes());
+        h
+    }
+
+    fn page(fill: u8) -> Vec<u8> {
+        let mut p = vec![fill; PAGE];
+        p[PAGE - 32..].fill(0);
+        p
+    }
+
+    /// Writes frames the way SQLite does: header (with the plaintext chain), then page.
+    fn write_frames(w: &mut WalFile, f: &mut MemFile, pages: &[(u32, u32, u8)]) -> Vec<[u32; 2]> {
+        let h = header();
+        w.write(f, &h, 0).unwrap();
+        let mut chain = [
+            u32::from_be_bytes(h[24..28].try_into().unwrap()),
+            u32::from_be_bytes(h[28..32].try_into().unwrap()),
+        ];
+        let mut plain = Vec::new();
+        for (i, &(pgno, commit, fill)) in pages.iter().enumerate() {
+            let mut head = [0u8; 24];
+            head[..4].copy_from_slice(&pgno.to_be_bytes());
+            head[4..8].copy_from_slice(&commit.to_be_bytes());
+            head[8..16].copy_from_slice(b"saltsalt");
+            chain = frame_checksum(false, &head, &page(fill), chain);
+            put_checksum(&mut head, chain);
+            plain.push(chain);
+            let at = WalFile::frame_offset(i as u32, PAGE);
+            w.write(f, &head, at).unwrap();
+            w.write(f, &page(fill), at + 24).unwrap();
+        }
+        plain
+    }
+
+    #[test]
+    fn the_checksum_runs_backwards() {
+        let data: Vec<u8> = (0..64u8).collect();
+        for be in [false, true] {
+            let after = checksum(be, &data, [7, 9]);
+            assert_eq!(checksum_before(be, &data, after), [7, 9]);
+        }
+    }
+
+    #[test]
+    fn checksums_on_disk_cover_the_sealed_bytes_and_recovery_sees_the_plaintext_chain() {
+        let (mut w, shared) = keyed();
+        let mut f = MemFile::default();
+        let plain = write_frames(&mut w, &mut f, &[(2, 0, 1), (3, 3, 2)]);
+        // On disk: SQLite's algorithm over the sealed bytes, as a keyless reader checks it.
+        let mut chain = [word(&f.0, 24), word(&f.0, 28)];
+        for i in 0..2u32 {
+            let at = WalFile::frame_offset(i, PAGE) as usize;
+            chain = frame_checksum(false, &f.0[at..at + 24], &f.0[at + 24..at + 24 + PAGE], chain);
+            assert_eq!(stored_checksum(&f.0[at..at + 24]), chain, "frame {i}");
+            assert!(!f.0[at + 24..at + 24 + PAGE].windows(8).any(|x| x == [1u8; 8]));
+        }
+        // A keyed reader recovering the log sees SQLite's plaintext chain and pages.
+        let mut r = WalFile::new(shared);
+        let mut h = [0u8; 32];
+        r.read(&mut f, &mut h, 0).unwrap();
+        for i in 0..2u32 {
+            let mut frame = vec![0u8; 24 + PAGE];
+            r.read(&mut f, &mut frame, WalFile::frame_offset(i, PAGE))
+                .unwrap();
+            assert_eq!(stored_checksum(&frame[..24]), plain[i as usize]);
+            assert_eq!(&frame[24..], &page(i as u8 + 1)[..]);
+        }
+    }
+
+    #[test]
+    fn a_frame_split_at_a_sector_boundary_is_sealed_whole() {
+        let (mut w, shared) = keyed();
+        let mut f = MemFile::default();
+        w.write(&mut f, &header(), 0).unwrap();
+        let mut head = [0u8; 24];
+        head[..4].copy_from_slice(&5u32.to_be_bytes());
+        head[4..8].copy_from_slice(&5u32.to_be_bytes());
+        head[8..16].copy_from_slice(b"saltsalt");
+        let at = WalFile::frame_offset(0, PAGE);
+        // Header in two parts, then the page in two parts with a sync between them.
+        w.write(&mut f, &head[..10], at).unwrap();
+        w.write(&mut f, &head[10..], at + 10).unwrap();
+        w.write(&mut f, &page(4)[..100], at + 24).unwrap();
+        w.flush_for_sync(&mut f).unwrap();
+        w.write(&mut f, &page(4)[100..], at + 124).unwrap();
+        let mut r = WalFile::new(shared);
+        let mut out = vec![0u8; PAGE];
+        r.read(&mut f, &mut out, at + 24).unwrap();
+        assert_eq!(out, page(4));
+    }
+
+    #[test]
+    fn a_frame_from_another_slot_or_generation_does_not_open() {
+        let (mut w, shared) = keyed();
+        let mut f = MemFile::default();
+        write_frames(&mut w, &mut f, &[(2, 0, 1), (2, 2, 2)]);
+        // Copy frame 0's page into frame 1 (same page number): it was sealed for slot 0.
+        let (a, b) = (
+            WalFile::frame_offset(0, PAGE) as usize,
+            WalFile::frame_offset(1, PAGE) as usize,
+        );
+        let old = f.0[a + 24..a + 24 + PAGE].to_vec();
+        f.0[b + 24..b + 24 + PAGE].copy_from_slice(&old);
+        let mut r = WalFile::new(shared);
+        let mut out = vec![0u8; PAGE];
+        assert_eq!(
+            r.read(&mut f, &mut out, b as u64 + 24).unwrap_err(),
+            Fault::Tampered {
+                file: FileKind::Wal,
+                page: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_zeroed_frame_ends_recovery_quietly() {
+        let (mut w, shared) = keyed();
+        let mut f = MemFile::default();
+        write_frames(&mut w, &mut f, &[(2, 2, 1)]);
+        f.0.resize(f.0.len() + 24 + PAGE, 0);
+        let mut r = WalFile::new(shared);
+        let mut h = [0u8; 32];
+        r.read(&mut f, &mut h, 0).unwrap();
+        let mut frame = vec![0u8; 24 + PAGE];
+        r.read(&mut f, &mut frame, WalFile::frame_offset(0, PAGE))
+            .unwrap();
+        assert_eq!(
+            r.read(&mut f, &mut frame, WalFile::frame_offset(1, PAGE))
+                .unwrap(),
+            Filled::Full
+        );
+        assert!(frame[24..].iter().all(|&b| b == 0));
+    }
+}
