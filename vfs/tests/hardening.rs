@@ -420,10 +420,11 @@ fn on_disk_wal_checksums_cover_the_sealed_bytes() {
     drop(conn);
     let wal = Wal::new(std::fs::read(sidecar(&saved, "-wal")).unwrap());
     let chain = wal.chain();
-    for i in 0..wal.frames() {
+    assert_eq!(chain.len(), wal.frames());
+    for (i, expected) in chain.iter().enumerate() {
         assert_eq!(
             wal.stored(i),
-            chain[i],
+            *expected,
             "frame {i}: stored checksum is not over the bytes on disk"
         );
     }
