@@ -128,9 +128,9 @@ for j in $journals; do
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$res/meta.txt"
 
-python3 - "$res" "$reps" $journals <<'PY' | tee "$res/table.md"
+python3 - "$res" "$reps" "$size" $journals <<'PY' | tee "$res/table.md"
 import re, statistics as st, sys, os
-res, reps, journals = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+res, reps, size, journals = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 line = re.compile(r'^\s*(\d+) - (.*?)\.{2,}\s*([0-9.]+)s\s*$')
 tot = re.compile(r'^\s*TOTAL\.+\s*([0-9.]+)s\s*$')
 def parse(path):
@@ -147,7 +147,7 @@ def cpu(path):
 for j in journals:
     runs = {v: [parse(f'{res}/{j}-{v}-{r}.txt') for r in range(1, reps + 1)] for v in ('unix', 'sqlvault')}
     cpus = {v: [cpu(f'{res}/{j}-{v}-{r}.txt') for r in range(1, reps + 1)] for v in ('unix', 'sqlvault')}
-    print(f'\n### journal_mode={j}, --size ? , {reps} alternating rounds (medians)\n')
+    print(f'\n### journal_mode={j}, --size {size}, {reps} alternating rounds (medians)\n')
     print('| test | unix (s) | sqlvault (s) | ratio |')
     print('|---|---:|---:|---:|')
     for n in sorted(runs['unix'][0][0]):

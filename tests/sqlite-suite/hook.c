@@ -204,11 +204,11 @@ int __wrap_sqlite3_open_v2(const char *zFile, sqlite3 **ppDb, int flags, const c
   rc = __real_sqlite3_open_v2(uri ? uri : zFile, ppDb, flags, vfs);
   sqlite3_free(uri);
   if( rc==SQLITE_OK ){
-    rc = suite_key(*ppDb);
-    if( rc!=SQLITE_OK ){
-      /* Leave the handle open with its error, as a failed sqlite3_open_v2 does. */
-      return rc;
-    }
+    /* A refused key (a test that put a text file where a database goes, a plaintext
+    ** file made by a keyless connection) is reported, and the connection stays open as an
+    ** application's would: sqlvault then fails every read and write of that database
+    ** with the reason (SQLite's "file is not a database"), which is what the test sees. */
+    (void)suite_key(*ppDb);
   }
   return rc;
 }

@@ -537,7 +537,7 @@ fn pragma(
                     Ok(k) => Key::Raw(k),
                     Err(e) => {
                         message(&e.to_string());
-                        main.shared.set_key_failed();
+                        main.shared.set_key_failed(Fault::KeyFailed);
                         return Ok(Some(ffi::SQLITE_ERROR));
                     }
                 }
@@ -546,7 +546,7 @@ fn pragma(
             };
             if key.is_empty_passphrase() {
                 message("sqlvault: an empty key is refused");
-                main.shared.set_key_failed();
+                main.shared.set_key_failed(Fault::KeyFailed);
                 return Ok(Some(ffi::SQLITE_ERROR));
             }
             let path = main_path(state.main_name);
@@ -556,8 +556,13 @@ fn pragma(
             if let Err(fault) =
                 main.set_key_from_pragma(parent, &key, Argon2Params::default(), path.as_deref())
             {
-                // Nothing may be read or written in the clear after a failed key.
-                main.shared.set_key_failed();
+                // Nothing may be read or written in the clear after a failed key: every
+                // later read or write fails with the same reason (a plaintext or foreign
+                // file: SQLite's own "file is not a database").
+                main.shared.set_key_failed(match fault {
+                    Fault::Parent(_) => Fault::KeyFailed,
+                    other => other,
+                });
                 message(&format!(
                     "sqlvault: {fault}; this connection's database is unusable until it is reopened"
                 ));

@@ -167,8 +167,8 @@ impl MainDb {
 
     pub(crate) fn read(&mut self, f: &mut dyn RawFile, buf: &mut [u8], offset: u64) -> Result<Filled, Fault> {
         self.touched |= offset > 0 || buf.len() > 100;
-        if self.shared.key_failed() {
-            return Err(Fault::KeyFailed);
+        if let Some(why) = self.shared.key_failed() {
+            return Err(why);
         }
         if self.cipher().is_none() {
             return f.read_at(buf, offset);
@@ -342,8 +342,8 @@ impl MainDb {
 
     pub(crate) fn write(&mut self, f: &mut dyn RawFile, buf: &[u8], offset: u64) -> Result<(), Fault> {
         self.touched = true;
-        if self.shared.key_failed() {
-            return Err(Fault::KeyFailed);
+        if let Some(why) = self.shared.key_failed() {
+            return Err(why);
         }
         if self.cipher().is_none() {
             return f.write_at(buf, offset);

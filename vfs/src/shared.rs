@@ -46,9 +46,9 @@ struct KeyState {
     provisional: Option<(Key, Argon2Params)>,
     /// The salt was chosen for an empty file and may yet give way to the one on disk.
     adoptable: bool,
-    /// `PRAGMA key` failed on this database: every read and write is refused, so nothing
-    /// is read or written in the clear by mistake.
-    key_failed: bool,
+    /// `PRAGMA key` failed on this database, for this reason: every read and write is
+    /// refused with it, so nothing is read or written in the clear by mistake.
+    key_failed: Option<Fault>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -77,7 +77,7 @@ impl SharedDb {
         s.version += 1;
         s.provisional = None;
         s.adoptable = false;
-        s.key_failed = false;
+        s.key_failed = None;
     }
 
     /// Keys a database whose file is still empty: `key` may yet have to be re-derived
@@ -88,14 +88,15 @@ impl SharedDb {
         s.version += 1;
         s.provisional = key;
         s.adoptable = true;
-        s.key_failed = false;
+        s.key_failed = None;
     }
 
-    pub(crate) fn set_key_failed(&self) {
-        lock(&self.state).key_failed = true;
+    pub(crate) fn set_key_failed(&self, why: Fault) {
+        lock(&self.state).key_failed = Some(why);
     }
 
-    pub(crate) fn key_failed(&self) -> bool {
+    /// Why `PRAGMA key` failed, if it did.
+    pub(crate) fn key_failed(&self) -> Option<Fault> {
         lock(&self.state).key_failed
     }
 
