@@ -179,10 +179,11 @@ impl MainDb {
             return match f.read_at(buf, offset)? {
                 Filled::Short => self.short_page(f, offset, amt),
                 Filled::Full if buf.iter().all(|&b| b == 0) => self.zero_page(f, buf, pgno),
-                Filled::Full => {
-                    self.open_page(buf, pgno)?;
-                    Ok(Filled::Full)
-                }
+                Filled::Full => match self.open_page(buf, pgno) {
+                    Ok(()) => Ok(Filled::Full),
+                    Err(fault @ Fault::Tampered { .. }) => self.free_leaf_or(f, buf, pgno, fault),
+                    Err(fault) => Err(fault),
+                },
             };
         }
         self.read_partial(f, buf, offset)
@@ -312,14 +313,65 @@ impl MainDb {
             buf.fill(0);
             return Ok(Filled::Full);
         }
-        Err(if pgno == 1 {
-            Fault::NotSqlvault
-        } else {
-            Fault::Tampered {
-                file: FileKind::Database,
-                page: u64::from(pgno),
+        if pgno == 1 {
+            return Err(Fault::NotSqlvault);
+        }
+        let damaged = Fault::Tampered {
+            file: FileKind::Database,
+            page: u64::from(pgno),
+        };
+        self.free_leaf_or(f, buf, pgno, damaged)
+    }
+
+    /// A page that does not authenticate: if it lies past the page count of page 1, or is a
+    /// leaf of the free list (as page 1 and the trunk pages on disk record it), it holds no data — SQLite's crash model lets a
+    /// reused free page that was never journaled keep whatever a torn write left in it,
+    /// and SQLite still reads such pages (to journal a whole sector, to back up every
+    /// page) — so it reads as zeros. Any other page is `damaged`.
+    fn free_leaf_or(
+        &mut self,
+        f: &mut dyn RawFile,
+        buf: &mut [u8],
+        pgno: u32,
+        damaged: Fault,
+    ) -> Result<Filled, Fault> {
+        // Past the page count of page 1 a file may keep a tail that is not part of the
+        // database (a crash before a rollback's truncation reached the disk): no data.
+        if u64::from(pgno) > self.page_count_on_disk(f)? || self.is_free_leaf(f, pgno)? {
+            buf.fill(0);
+            return Ok(Filled::Full);
+        }
+        Err(damaged)
+    }
+
+    fn is_free_leaf(&mut self, f: &mut dyn RawFile, pgno: u32) -> Result<bool, Fault> {
+        let Some(page_size) = page_size_on_disk(f).unwrap_or(None) else {
+            return Ok(false);
+        };
+        let mut page = vec![0u8; page_size];
+        if f.read_at(&mut page, 0)? == Filled::Short || self.open_page(&mut page, 1).is_err() {
+            return Ok(false);
+        }
+        let word = |p: &[u8], i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+        let usable = page_size - usize::from(page[20]);
+        let mut trunk = word(&page, 32);
+        let mut trunks_left = word(&page, 36);
+        while trunk != 0 && trunks_left > 0 {
+            if trunk == pgno {
+                return Ok(false);
             }
-        })
+            let at = (u64::from(trunk) - 1) * page_size as u64;
+            if f.read_at(&mut page, at)? == Filled::Short || self.open_page(&mut page, trunk).is_err() {
+                return Ok(false);
+            }
+            let leaves = (word(&page, 4) as usize).min((usable - 8) / 4);
+            if (0..leaves).any(|i| word(&page, 8 + 4 * i) == pgno) {
+                return Ok(true);
+            }
+            trunks_left = trunks_left.saturating_sub(1 + leaves as u32);
+            trunk = word(&page, 0);
+        }
+        Ok(false)
     }
 
     /// `Err(Truncated)` if the file is shorter than the page count in its header says.
@@ -677,5 +729,64 @@ mod tests {
         assert_eq!(db.read(&mut f, &mut buf, 0).unwrap_err(), Fault::WrongKey);
         f.0[12] = 99;
         assert_eq!(db.read(&mut f, &mut buf, 0).unwrap_err(), Fault::NotSqlvault);
+    }
+
+    fn page1_counting(size: usize, pages: u32) -> Vec<u8> {
+        let mut p = page1(size);
+        p[28..32].copy_from_slice(&pages.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn a_damaged_page_inside_the_database_is_tampering_but_past_its_count_holds_no_data() {
+        let mut db = keyed();
+        let mut f = MemFile::default();
+        db.write(&mut f, &page1_counting(1024, 2), 0).unwrap();
+        db.write(&mut f, &vec![0u8; 1024], 1024).unwrap();
+        db.write(&mut f, &vec![0u8; 1024], 2048).unwrap();
+        // Garbage in page 2 (counted) and page 3 (a tail past the count of 2).
+        f.0[1024 + 10] ^= 1;
+        f.0[2048 + 10] ^= 1;
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(
+            db.read(&mut f, &mut buf, 1024).unwrap_err(),
+            Fault::Tampered {
+                file: FileKind::Database,
+                page: 2
+            }
+        );
+        buf.fill(7);
+        assert_eq!(db.read(&mut f, &mut buf, 2048).unwrap(), Filled::Full);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_damaged_free_leaf_reads_as_zeros_but_a_damaged_trunk_does_not() {
+        let mut db = keyed();
+        let mut f = MemFile::default();
+        let mut p1 = page1_counting(1024, 4);
+        p1[32..36].copy_from_slice(&2u32.to_be_bytes()); // first trunk: page 2
+        p1[36..40].copy_from_slice(&2u32.to_be_bytes()); // two free pages
+        db.write(&mut f, &p1, 0).unwrap();
+        let mut trunk = vec![0u8; 1024];
+        trunk[4..8].copy_from_slice(&1u32.to_be_bytes());
+        trunk[8..12].copy_from_slice(&3u32.to_be_bytes()); // leaf: page 3
+        db.write(&mut f, &trunk, 1024).unwrap();
+        db.write(&mut f, &vec![0u8; 1024], 2048).unwrap();
+        db.write(&mut f, &vec![0u8; 1024], 3072).unwrap();
+        f.0[2048 + 10] ^= 1;
+        f.0[3072 + 10] ^= 1;
+        let mut buf = vec![7u8; 1024];
+        assert_eq!(db.read(&mut f, &mut buf, 2048).unwrap(), Filled::Full);
+        assert!(buf.iter().all(|&b| b == 0));
+        assert!(matches!(
+            db.read(&mut f, &mut buf, 3072),
+            Err(Fault::Tampered { .. })
+        ));
+        f.0[1024 + 10] ^= 1;
+        assert!(matches!(
+            db.read(&mut f, &mut buf, 1024),
+            Err(Fault::Tampered { .. })
+        ));
     }
 }
