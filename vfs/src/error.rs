@@ -62,6 +62,8 @@ pub enum Error {
     /// The file is a sqlvault database of an older format version, which this version
     /// does not read (docs/format.md lists what changed).
     UnsupportedFormatVersion(u8),
+    /// Strict mode is on and the database has no key: nothing was read or written.
+    StrictNoKey,
     /// The database was opened through a VFS that is not sqlvault (a `vfs=` URI parameter
     /// names another one), so nothing would be encrypted; it was closed before any page
     /// was read or written.
@@ -105,6 +107,7 @@ impl fmt::Display for Error {
             Error::KeyFailed => {
                 f.write_str("PRAGMA key failed; the database refuses reads and writes until it is reopened")
             }
+            Error::StrictNoKey => f.write_str(STRICT_MESSAGE),
             Error::UnsupportedFormatVersion(v) => write!(
                 f,
                 "this is a sqlvault database of format version {v}; this version reads only version {}",
@@ -163,6 +166,9 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// The message of a database refused in strict mode.
+pub(crate) const STRICT_MESSAGE: &str = "sqlvault strict mode: this database has no key";
+
 /// What a failed VFS call reports: the SQLite result code, and what to tell the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -181,6 +187,8 @@ pub(crate) enum Fault {
     KeyTooLate,
     /// `PRAGMA key` failed: the database refuses every read and write.
     KeyFailed,
+    /// Strict mode, and the database has no key.
+    StrictNoKey,
     /// A sqlvault file of an older format version.
     UnsupportedVersion(u8),
     Crypto(sqlvault_crypto::Error),
@@ -198,7 +206,7 @@ impl Fault {
             }
             Fault::Tampered { .. } | Fault::Truncated => ffi::SQLITE_CORRUPT,
             Fault::ReserveTooSmall | Fault::UnexpectedIo(_) | Fault::Crypto(_) => ffi::SQLITE_IOERR_WRITE,
-            Fault::NoKey | Fault::KeyTooLate | Fault::KeyFailed => ffi::SQLITE_AUTH,
+            Fault::NoKey | Fault::KeyTooLate | Fault::KeyFailed | Fault::StrictNoKey => ffi::SQLITE_AUTH,
             Fault::Parent(code) => code,
         }
     }
@@ -217,6 +225,7 @@ impl Fault {
             Fault::NoKey => Error::NoKey,
             Fault::KeyTooLate => Error::KeyTooLate,
             Fault::KeyFailed => Error::KeyFailed,
+            Fault::StrictNoKey => Error::StrictNoKey,
             Fault::UnsupportedVersion(v) => Error::UnsupportedFormatVersion(v),
             Fault::Crypto(e) => Error::from(e),
             Fault::Parent(_) => return None,
@@ -242,6 +251,7 @@ impl fmt::Display for Fault {
             Fault::UnsupportedVersion(v) => {
                 write!(f, "sqlvault format version {v} is not supported by this version")
             }
+            Fault::StrictNoKey => f.write_str(STRICT_MESSAGE),
             Fault::Crypto(e) => write!(f, "{e}"),
             Fault::Parent(code) => write!(f, "I/O error {code}"),
         }

@@ -24,7 +24,7 @@ pub unsafe extern "C" fn sqlvault_register(parent: *const c_char, make_default: 
             Err(_) => return ffi::SQLITE_MISUSE,
         }
     };
-    match crate::ffi::register_vfs(VFS_NAME, parent, make_default != 0) {
+    match crate::ffi::register_vfs(VFS_NAME, parent, make_default != 0, strict_from_env()) {
         Ok(()) => ffi::SQLITE_OK,
         Err(rc) => rc,
     }
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn sqlvault_register_named(
             Err(_) => return ffi::SQLITE_MISUSE,
         }
     };
-    match crate::ffi::register_vfs(name, parent, make_default != 0) {
+    match crate::ffi::register_vfs(name, parent, make_default != 0, strict_from_env()) {
         Ok(()) => ffi::SQLITE_OK,
         Err(rc) => rc,
     }
@@ -86,8 +86,42 @@ pub unsafe extern "C" fn sqlite3_sqlvault_init(
     if unsafe { ffi::rusqlite_extension_init2(api) }.is_err() {
         return ffi::SQLITE_ERROR;
     }
-    match crate::ffi::register_vfs(VFS_NAME, None, true) {
+    match crate::ffi::register_vfs(VFS_NAME, None, true, strict_from_env()) {
         Ok(()) => ffi::SQLITE_OK_LOAD_PERMANENTLY,
         Err(rc) => rc,
     }
+}
+
+/// The strict entry point (`.load libsqlvault sqlite3_sqlvault_strict_init`, or Python's
+/// `load_extension(path, "sqlite3_sqlvault_strict_init")`): registers the sqlvault VFS as
+/// the default in strict mode, where every database opened through it without a key fails
+/// at its first read or write (`sqlvault strict mode: this database has no key`) instead
+/// of being read or written in the clear. Temp files are unaffected (always sealed).
+///
+/// Returns `SQLITE_OK_LOAD_PERMANENTLY`.
+///
+/// # Safety
+/// As [`sqlite3_sqlvault_init`].
+#[cfg(feature = "loadable-extension")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlite3_sqlvault_strict_init(
+    _db: *mut ffi::sqlite3,
+    _err: *mut *mut c_char,
+    api: *mut ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: SQLite passes its API table; it stays valid for the process.
+    if unsafe { ffi::rusqlite_extension_init2(api) }.is_err() {
+        return ffi::SQLITE_ERROR;
+    }
+    match crate::ffi::register_vfs(VFS_NAME, None, true, true) {
+        Ok(()) => ffi::SQLITE_OK_LOAD_PERMANENTLY,
+        Err(rc) => rc,
+    }
+}
+
+/// `SQLVAULT_STRICT=1` (or `true`/`yes`/`on`) in the environment turns strict mode on for
+/// every sqlvault VFS this process registers through a C entry point.
+fn strict_from_env() -> bool {
+    std::env::var("SQLVAULT_STRICT")
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }

@@ -63,6 +63,8 @@ pub(crate) fn take_thread_fault() -> Option<Fault> {
 struct VfsData {
     parent: *mut ffi::sqlite3_vfs,
     _name: CString,
+    /// Strict mode: no database file may be read or written through this VFS without a key.
+    strict: bool,
 }
 
 /// Our `sqlite3_file`. SQLite allocates `szOsFile` bytes for it: this header, then the
@@ -768,7 +770,9 @@ unsafe extern "C" fn x_open(
         return rc;
     }
     let state = guarded(|| {
-        let state = new_file_state(name, flags)?;
+        // SAFETY: SQLite calls xOpen on the VFS we registered.
+        let strict = unsafe { vfs_data(vfs) }.strict;
+        let state = new_file_state(name, flags, strict)?;
         // SAFETY: `file` is ours to initialise; SQLite reads pMethods after we return OK.
         unsafe {
             (*file.cast::<VaultFile>()).state = Box::into_raw(Box::new(state));
@@ -792,7 +796,7 @@ unsafe extern "C" fn x_open(
     state
 }
 
-fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState, Fault> {
+fn new_file_state(name: ffi::sqlite3_filename, flags: c_int, strict: bool) -> Result<FileState, Fault> {
     let kind = flags & 0x000F_FF00;
     let mut state = FileState {
         role: Role::Plain,
@@ -817,7 +821,9 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int) -> Result<FileState
                 state.main_name = name as usize;
                 shared::register_main(state.main_name, shared.clone());
             }
-            state.role = Role::Main(MainDb::new(shared.clone()));
+            let mut main = MainDb::new(shared.clone());
+            main.set_strict(strict);
+            state.role = Role::Main(main);
             state.shared = Some(shared);
         }
         ffi::SQLITE_OPEN_WAL | ffi::SQLITE_OPEN_MAIN_JOURNAL => {
@@ -972,7 +978,12 @@ unsafe extern "C" fn v_dl_sym(
 ///
 /// # Errors
 /// A SQLite result code if the parent does not exist or registration fails.
-pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool) -> Result<(), c_int> {
+pub(crate) fn register_vfs(
+    name: &str,
+    parent: Option<&str>,
+    make_default: bool,
+    strict: bool,
+) -> Result<(), c_int> {
     let cname = CString::new(name).map_err(|_| ffi::SQLITE_MISUSE)?;
     let cparent = parent
         .map(CString::new)
@@ -1004,6 +1015,7 @@ pub(crate) fn register_vfs(name: &str, parent: Option<&str>, make_default: bool)
     let data = Box::leak(Box::new(VfsData {
         parent: parent_vfs,
         _name: cname,
+        strict,
     }));
     let vfs = Box::leak(Box::new(ffi::sqlite3_vfs {
         iVersion: 2,

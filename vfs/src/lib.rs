@@ -85,6 +85,8 @@ pub use error::Error;
 pub use error::FileKind;
 #[cfg(feature = "loadable-extension")]
 pub use extension::sqlite3_sqlvault_init;
+#[cfg(feature = "loadable-extension")]
+pub use extension::sqlite3_sqlvault_strict_init;
 pub use extension::{sqlvault_register, sqlvault_register_named};
 #[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
@@ -103,7 +105,31 @@ pub const VFS_NAME: &str = "sqlvault";
 /// # Errors
 /// [`Error::Sqlite`] if `parent` is not a registered VFS or SQLite refuses.
 pub fn register(name: &str, parent: Option<&str>, make_default: bool) -> Result<(), Error> {
-    ffi::register_vfs(name, parent, make_default).map_err(|rc| {
+    register_with_mode(name, parent, make_default, false)
+}
+
+#[cfg(feature = "rusqlite")]
+/// Registers the sqlvault VFS like [`register`], in **strict mode**: a database opened
+/// through it without a key fails at its first read or write with
+/// [`Error::StrictNoKey`] (`sqlvault strict mode: this database has no key`), so no
+/// plaintext database is ever created or changed through it. Keys inherited by `ATTACH`
+/// and `VACUUM INTO` still apply; temp files are always sealed. Registering a name twice
+/// is a no-op (the first registration's mode stays).
+///
+/// # Errors
+/// As [`register`].
+pub fn register_strict(name: &str, parent: Option<&str>, make_default: bool) -> Result<(), Error> {
+    register_with_mode(name, parent, make_default, true)
+}
+
+#[cfg(feature = "rusqlite")]
+fn register_with_mode(
+    name: &str,
+    parent: Option<&str>,
+    make_default: bool,
+    strict: bool,
+) -> Result<(), Error> {
+    ffi::register_vfs(name, parent, make_default, strict).map_err(|rc| {
         Error::Sqlite(rusqlite::Error::SqliteFailure(
             libsqlite3_sys::Error::new(rc),
             None,

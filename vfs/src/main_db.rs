@@ -31,6 +31,8 @@ pub(crate) struct MainDb {
     /// A lower bound of the file size, refreshed whenever a write might extend the file:
     /// a write past the end fills the gap with sealed zero pages.
     known_size: u64,
+    /// Strict mode: reading or writing this database without a key is refused.
+    strict: bool,
 }
 
 impl MainDb {
@@ -41,7 +43,13 @@ impl MainDb {
             scratch: Vec::new(),
             touched: false,
             known_size: 0,
+            strict: false,
         }
+    }
+
+    /// Refuses every read and write of this database while it has no key (strict mode).
+    pub(crate) fn set_strict(&mut self, strict: bool) {
+        self.strict = strict;
     }
 
     /// The cipher, once the database has a key; `None` means the file is used unencrypted.
@@ -171,6 +179,11 @@ impl MainDb {
             return Err(why);
         }
         if self.cipher().is_none() {
+            // The header read SQLite makes while opening the file comes before any key can
+            // be given; strict mode refuses the first read of a page.
+            if self.strict && !(offset == 0 && buf.len() <= OPEN_HEADER_READ) {
+                return Err(Fault::StrictNoKey);
+            }
             return f.read_at(buf, offset);
         }
         let amt = buf.len();
@@ -398,6 +411,9 @@ impl MainDb {
             return Err(why);
         }
         if self.cipher().is_none() {
+            if self.strict {
+                return Err(Fault::StrictNoKey);
+            }
             return f.write_at(buf, offset);
         }
         let amt = buf.len();

@@ -195,3 +195,73 @@ fn extension_build_zeroizes_aes_hmac_and_argon2_state() {
         }
     }
 }
+
+/// Issue 13: Python's backup idiom from a keyed database into an unkeyed destination. In
+/// strict mode — the second entry point, or `SQLVAULT_STRICT=1` — it fails and the
+/// destination holds nothing readable; in default mode it writes plaintext (documented).
+#[test]
+fn python_backup_into_an_unkeyed_destination_is_refused_in_strict_mode() {
+    let ext = extension().display().to_string();
+    for (how, load, env) in [
+        (
+            "entry point",
+            "loader.execute(\"SELECT load_extension(?, 'sqlite3_sqlvault_strict_init')\", (EXT,))",
+            None,
+        ),
+        ("environment", "loader.load_extension(EXT)", Some("1")),
+    ] {
+        let dir = tempdir();
+        let src = db_path(&dir, "vault.db").display().to_string();
+        let dst = db_path(&dir, "backup.db").display().to_string();
+        let script = format!(
+            r#"
+import sqlite3
+EXT = {ext:?}
+loader = sqlite3.connect(":memory:")
+loader.enable_load_extension(True)
+{load}
+src = sqlite3.connect({src:?})
+src.execute("PRAGMA key = 'correct horse'")
+src.execute("CREATE TABLE t(v TEXT)")
+src.execute("INSERT INTO t VALUES ('SECRET-BACKUP-ROW')")
+src.commit()
+try:
+    src.backup(sqlite3.connect({dst:?}))
+    print("backup succeeded")
+except sqlite3.Error as e:
+    print("backup refused:", e)
+"#
+        );
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match env {
+            Some(v) => cmd.env("SQLVAULT_STRICT", v),
+            None => cmd.env_remove("SQLVAULT_STRICT"),
+        };
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{how}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("backup refused"), "{how}: {stdout}");
+        let bytes = std::fs::read(&dst).unwrap_or_default();
+        assert!(
+            !contains(&bytes, b"SQLite format 3"),
+            "{how}: plaintext header in backup.db"
+        );
+        assert!(
+            !contains(&bytes, b"SECRET-BACKUP-ROW"),
+            "{how}: plaintext row in backup.db"
+        );
+    }
+}
