@@ -51,6 +51,7 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 use sqlvault_vfs::testing::{FaultVfs, Tear};
 
@@ -116,16 +117,42 @@ enum Source {
 
 #[derive(Arbitrary, Debug)]
 enum Edit {
-    Flip { file: FileSel, off: u32, mask: u8 },
-    Zero { file: FileSel, off: u32, len: u16 },
-    Truncate { file: FileSel, len: u32 },
-    Splice { copy: u8, from: FileSel, to: FileSel, src: u32, dst: u32, len: u16 },
+    Flip {
+        file: FileSel,
+        off: u32,
+        mask: u8,
+    },
+    Zero {
+        file: FileSel,
+        off: u32,
+        len: u16,
+    },
+    Truncate {
+        file: FileSel,
+        len: u32,
+    },
+    /// Bytes from a copy. `unit`: `src` and `dst` count sealed page images (database
+    /// pages, WAL frame pages, journal record pages) and one page is copied.
+    Splice {
+        copy: u8,
+        from: FileSel,
+        to: FileSel,
+        src: u32,
+        dst: u32,
+        len: u16,
+        unit: bool,
+    },
     /// Recompute the WAL header and frame checksums over the bytes on disk (unkeyed).
     FixWalChecksums,
     /// Replace one file by (or add it from) an older copy. Known limit.
-    Replace { copy: u8, file: FileSel },
+    Replace {
+        copy: u8,
+        file: FileSel,
+    },
     /// Replace every file by one copy: a consistent crash state.
-    RestoreAll { copy: u8 },
+    RestoreAll {
+        copy: u8,
+    },
     Drop(FileSel),
 }
 
@@ -150,8 +177,8 @@ struct Snap {
     in_txn: bool,
 }
 
-/// Schema rows, then (k, n, v) rows.
-type Dump = (Vec<String>, Vec<(i64, i64, Vec<u8>)>);
+/// Schema rows, (k, n, v) rows, and the index in its order (n, k).
+type Dump = (Vec<String>, Vec<(i64, i64, SqlValue)>, Vec<(i64, i64)>);
 
 fn fault() -> &'static FaultVfs {
     static F: OnceLock<FaultVfs> = OnceLock::new();
@@ -175,19 +202,28 @@ fn blob(k: u8, len: u16, salt: u32) -> Vec<u8> {
 }
 
 fn dump(conn: &Connection) -> rusqlite::Result<Dump> {
-    let mut s = conn.prepare("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_schema ORDER BY name")?;
-    let schema = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let mut s = conn
+        .prepare("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_schema ORDER BY name")?;
+    let schema = s
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
     let mut s = conn.prepare("SELECT k, n, v FROM t ORDER BY k")?;
     let rows = s
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((schema, rows))
+    let index = match conn.prepare("SELECT n, k FROM t INDEXED BY tn ORDER BY n, k") {
+        Ok(mut s) => s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?,
+        // No index in the schema: the dump differs from every committed state anyway.
+        Err(_) => Vec::new(),
+    };
+    Ok((schema, rows, index))
 }
 
 fn read_files(base: &Path) -> Files {
-    [FileSel::Db, FileSel::Wal, FileSel::Journal].map(|f| {
-        std::fs::read(format!("{}{}", base.display(), f.suffix())).ok()
-    })
+    [FileSel::Db, FileSel::Wal, FileSel::Journal]
+        .map(|f| std::fs::read(format!("{}{}", base.display(), f.suffix())).ok())
 }
 
 fn write_files(base: &Path, files: &Files) {
@@ -208,7 +244,11 @@ fn wal_cksum(big_endian: bool, data: &[u8], s: (u32, u32)) -> (u32, u32) {
     for w in data.chunks_exact(8) {
         let rd = |b: &[u8]| {
             let a = [b[0], b[1], b[2], b[3]];
-            if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+            if big_endian {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
         };
         s1 = s1.wrapping_add(rd(&w[0..4])).wrapping_add(s2);
         s2 = s2.wrapping_add(rd(&w[4..8])).wrapping_add(s1);
@@ -255,14 +295,79 @@ fn verify(path: &Path) -> Result<(Dump, Vec<String>), String> {
         sqlvault_vfs::Argon2Params::INSECURE_FOR_TESTS,
     )
     .map_err(|e| format!("resolve: {e}"))?;
-    let conn = sqlvault_vfs::open_connection(path, &key, OpenFlags::default()).map_err(|e| format!("open: {e}"))?;
+    let conn =
+        sqlvault_vfs::open_connection(path, &key, OpenFlags::default()).map_err(|e| format!("open: {e}"))?;
     let d = dump(&conn).map_err(|e| format!("dump: {}", sqlvault_vfs::classify_error(&conn, e)))?;
-    let mut s = conn.prepare("PRAGMA integrity_check").map_err(|e| format!("ic: {e}"))?;
+    let mut s = conn
+        .prepare("PRAGMA integrity_check")
+        .map_err(|e| format!("ic: {e}"))?;
     let ic = s
         .query_map([], |r| r.get::<_, String>(0))
         .and_then(|m| m.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("integrity_check: {}", sqlvault_vfs::classify_error(&conn, e)))?;
+    // A page the VFS refused (SQLITE_CORRUPT from a tampered or missing page) is a clear
+    // error too, even when only integrity_check reads it (a free page, say).
+    let refused = |l: &String| l.contains("error code=11") || l == "*** in database main ***";
+    if ic
+        .iter()
+        .flat_map(|l| l.lines().map(str::to_owned))
+        .all(|l| refused(&l))
+        && ic != ["ok"]
+    {
+        return Err(format!("integrity_check: pages refused: {ic:?}"));
+    }
     Ok((d, ic))
+}
+
+/// Where the `i`-th (mod count) sealed page image of `file` starts.
+fn unit_offset(file: FileSel, b: &[u8], i: u32, page: usize) -> Option<usize> {
+    let (first, stride) = match file {
+        FileSel::Db => (0, page),
+        FileSel::Wal => (32 + 24, page + 24),
+        FileSel::Journal => {
+            let sector = u32::from_be_bytes(b.get(20..24)?.try_into().ok()?) as usize;
+            let sector = if (512..=65536).contains(&sector) {
+                sector
+            } else {
+                512
+            };
+            (sector + 4, page + 8)
+        }
+    };
+    if b.len() < first + page {
+        return None;
+    }
+    let count = (b.len() - first - page) / stride + 1;
+    Some(first + (i as usize % count) * stride)
+}
+
+/// Whether copying `s[so..so + n]` to the database at `dof` puts a sealed image of some
+/// database page P exactly at P's own place: a page of the database file at the same
+/// offset, or a WAL frame / journal record page whose header names P (a checkpoint or a
+/// playback stores exactly those bytes, so they authenticate there). Over-approximates
+/// for the logs (any 4 bytes naming P at the right distance count).
+fn puts_page_home(from: FileSel, s: &[u8], so: usize, dof: usize, n: usize, page: usize) -> bool {
+    let first = dof.div_ceil(page) * page;
+    let mut at = first;
+    while at + page <= dof + n {
+        let x = so + (at - dof);
+        let pgno = (at / page + 1) as u32;
+        let names = |back: usize| {
+            x >= back
+                && s.get(x - back..x - back + 4)
+                    .is_some_and(|w| u32::from_be_bytes(w.try_into().unwrap()) == pgno)
+        };
+        let home = match from {
+            FileSel::Db => x == at,
+            FileSel::Wal => names(24) || names(4),
+            FileSel::Journal => names(4),
+        };
+        if home {
+            return true;
+        }
+        at += page;
+    }
+    false
 }
 
 fn scale(x: u32, len: usize) -> usize {
@@ -273,7 +378,11 @@ fuzz_target!(|input: Input| {
     if input.steps.len() > 24 || input.edits.len() > 8 {
         return;
     }
-    if input.steps.iter().any(|s| matches!(s, Step::Txn { ops, .. } if ops.len() > 12)) {
+    if input
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Txn { ops, .. } if ops.len() > 12))
+    {
         return;
     }
     let fault = fault();
@@ -301,8 +410,8 @@ fuzz_target!(|input: Input| {
         conn.execute_batch(&format!(
             "PRAGMA page_size={page}; PRAGMA journal_mode={mode}; PRAGMA synchronous={sync};
              PRAGMA cache_size=2; PRAGMA wal_autocheckpoint={};
-             CREATE TABLE t(k INTEGER PRIMARY KEY, n INTEGER, v BLOB);
-             CREATE INDEX tn ON t(n);",
+             BEGIN; CREATE TABLE t(k INTEGER PRIMARY KEY, n INTEGER, v BLOB);
+             CREATE INDEX tn ON t(n); COMMIT;",
             input.autocheckpoint % 16
         ))
         .unwrap();
@@ -332,10 +441,15 @@ fuzz_target!(|input: Input| {
                                 "UPDATE t SET n = ?2, v = ?3 || k WHERE k >= ?1",
                                 rusqlite::params![k, len % 2500, blob(k, len % 2500, salt)],
                             ),
-                            RowOp::Delete(k) => conn.execute("DELETE FROM t WHERE k <= ?1 AND k % 3 = ?1 % 3", [k]),
+                            RowOp::Delete(k) => {
+                                conn.execute("DELETE FROM t WHERE k <= ?1 AND k % 3 = ?1 % 3", [k])
+                            }
                         };
                         if *copy_mid == Some(i as u8) {
-                            copies.push(Snap { files: read_files(&path), in_txn });
+                            copies.push(Snap {
+                                files: read_files(&path),
+                                in_txn,
+                            });
                         }
                     }
                     match end {
@@ -365,10 +479,16 @@ fuzz_target!(|input: Input| {
                     let m = ["PASSIVE", "FULL", "RESTART", "TRUNCATE"][usize::from(m % 4)];
                     let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({m})"), [], |_| Ok(()));
                 }
-                Step::Copy => copies.push(Snap { files: read_files(&path), in_txn }),
+                Step::Copy => copies.push(Snap {
+                    files: read_files(&path),
+                    in_txn,
+                }),
             }
         }
-        live = Snap { files: read_files(&path), in_txn };
+        live = Snap {
+            files: read_files(&path),
+            in_txn,
+        };
         drop(conn);
     }
     let (mut files, mut unsafe_drop) = match input.source {
@@ -380,7 +500,11 @@ fuzz_target!(|input: Input| {
         }
         Source::Copy(_) => (live.files.clone(), live.in_txn),
         Source::PowerCut(_, tear) => {
-            let tear = if tear % 2 == 0 { Tear::None } else { Tear::Sectors(usize::from(tear / 2 % 4) + 1) };
+            let tear = if tear % 2 == 0 {
+                Tear::None
+            } else {
+                Tear::Sectors(usize::from(tear / 2 % 4) + 1)
+            };
             fault.power_cut(tear).unwrap();
             (read_files(&path), true)
         }
@@ -413,17 +537,35 @@ fuzz_target!(|input: Input| {
                     b.truncate(l);
                 }
             }
-            Edit::Splice { copy, from, to, src, dst, len } => {
+            Edit::Splice {
+                copy,
+                from,
+                to,
+                src,
+                dst,
+                len,
+                unit,
+            } => {
                 let c = &copies[usize::from(copy) % copies.len()];
                 if let (Some(s), Some(d)) = (&c.files[from.idx()], &mut files[to.idx()])
                     && !s.is_empty()
                     && !d.is_empty()
                 {
-                    // Offsets at page granularity half of the time, to move whole pages.
-                    let so = scale(src, s.len());
-                    let dof = scale(dst, d.len());
-                    let n = usize::from(len).min(s.len() - so).min(d.len() - dof);
+                    let (so, dof, n) = if unit {
+                        match (unit_offset(from, s, src, page), unit_offset(to, d, dst, page)) {
+                            (Some(a), Some(b)) => (a, b, page.min(s.len() - a).min(d.len() - b)),
+                            _ => continue,
+                        }
+                    } else {
+                        let so = scale(src, s.len());
+                        let dof = scale(dst, d.len());
+                        (so, dof, usize::from(len).min(s.len() - so).min(d.len() - dof))
+                    };
                     if from == to && so == dof {
+                        // An older version of the same bytes at the same place.
+                        known_limit = true;
+                    }
+                    if to == FileSel::Db && puts_page_home(from, s, so, dof, n, page) {
                         known_limit = true;
                     }
                     d[dof..dof + n].copy_from_slice(&s[so..so + n]);
@@ -447,7 +589,10 @@ fuzz_target!(|input: Input| {
                 unsafe_drop = c.in_txn;
             }
             Edit::Drop(file) => {
-                if file != FileSel::Db && files[file.idx()].take().is_some_and(|b| !b.is_empty()) && unsafe_drop {
+                if file != FileSel::Db
+                    && files[file.idx()].take().is_some_and(|b| !b.is_empty())
+                    && unsafe_drop
+                {
                     known_limit = true;
                 }
             }
@@ -459,13 +604,34 @@ fuzz_target!(|input: Input| {
     let vpath = vdir.join("h.db");
     write_files(&vpath, &files);
     let outcome = verify(&vpath);
+    if std::env::var_os("KEYLESS_STATS").is_some() {
+        // Outcome classes, to see what the corpus exercises (`-runs=0` over it).
+        let class = match &outcome {
+            Err(e) => format!("err {e}"),
+            Ok((d, _)) if states.contains(d) => format!(
+                "state {}/{}",
+                states.iter().position(|s| s == d).unwrap(),
+                states.len()
+            ),
+            Ok(_) => "other".into(),
+        };
+        eprintln!(
+            "KEYLESS {mode} known_limit={known_limit} edits={} {class}",
+            input.edits.len()
+        );
+    }
     if known_limit {
         return;
     }
     if let Ok((d, ic)) = outcome {
         assert_eq!(ic, ["ok"], "integrity_check after keyless edits ({mode}, {sync})");
         if !states.contains(&d) {
-            let summary = |d: &Dump| d.1.iter().map(|r| (r.0, r.1, r.2.len())).collect::<Vec<_>>();
+            let len = |v: &SqlValue| match v {
+                SqlValue::Blob(b) => b.len(),
+                SqlValue::Text(t) => t.len(),
+                _ => 0,
+            };
+            let summary = |d: &Dump| d.1.iter().map(|r| (r.0, r.1, len(&r.2))).collect::<Vec<_>>();
             let all: HashMap<usize, _> = states.iter().map(summary).enumerate().collect();
             panic!(
                 "opened to a state no transaction committed ({mode}, {sync}):\n got {:?}\n schema {:?}\n committed {all:?}",

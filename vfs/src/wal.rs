@@ -157,6 +157,13 @@ pub(crate) struct WalFile {
     cipher: CachedCipher,
     scratch: Vec<u8>,
     pending: Option<PendingFrame>,
+    /// The last commit frame this handle wrote, as SQLite wrote it (plaintext): the
+    /// padding frames SQLite writes after a commit on storage without power-safe
+    /// overwrite are copies of it.
+    last_commit: Option<(u32, Vec<u8>)>,
+    /// A padding frame sealed ahead of SQLite's last part of it (see
+    /// [`WalFile::flush_for_sync`]): the rest SQLite writes must match it.
+    presealed: Option<(u32, Vec<u8>)>,
     /// The WAL header as last written or read by this handle.
     header: Option<WalHeader>,
     /// The on-disk checksum of the frame this handle wrote last.
@@ -179,6 +186,8 @@ impl WalFile {
             cipher: CachedCipher::new(),
             scratch: Vec::new(),
             pending: None,
+            last_commit: None,
+            presealed: None,
             header: None,
             disk_last: None,
             plain: BTreeMap::new(),
@@ -240,13 +249,50 @@ impl WalFile {
         Err(Fault::UnexpectedIo("a WAL frame written only in part"))
     }
 
-    /// Before a sync a frame split at the sync point stays pending: SQLite writes its rest
-    /// right after (a frame is sealed whole, so its first part cannot go out alone).
+    /// Before a sync. On storage without power-safe overwrite SQLite pads the log after a
+    /// commit with copies of the commit frame up to a sector boundary, writes the part of
+    /// the last copy before the boundary, syncs, then writes the rest: the sector holding
+    /// the end of the commit must be complete and on disk before anything after it is
+    /// written. A frame is sealed whole, so that part cannot go out alone; but it is a copy
+    /// of the commit frame, so the whole frame is known: it is sealed and written now,
+    /// before the sync, and SQLite's remaining writes are checked against it.
     pub(crate) fn flush_for_sync(&mut self, f: &mut dyn RawFile) -> Result<(), Fault> {
-        match &self.pending {
-            Some(p) if p.filled != FRAME_HEADER_LEN && p.filled < p.buf.len() => Ok(()),
-            _ => self.flush(f),
+        let partial = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.filled != FRAME_HEADER_LEN && p.filled < p.buf.len());
+        if !partial {
+            return self.flush(f);
         }
+        let Some(full) = self.padding_copy(f)? else {
+            // Not a copy of the commit frame: it stays pending until SQLite completes it.
+            return Ok(());
+        };
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        self.write_frame(f, pending.frame, full.clone())?;
+        self.presealed = Some((pending.frame, full));
+        Ok(())
+    }
+
+    /// The whole frame the pending partial frame must be, if its known part is the start
+    /// of a padding copy of the last commit frame.
+    fn padding_copy(&mut self, f: &mut dyn RawFile) -> Result<Option<Vec<u8>>, Fault> {
+        let h = self.header(f)?;
+        let (Some(pending), Some((commit_frame, commit))) = (&self.pending, &self.last_commit) else {
+            return Ok(None);
+        };
+        if pending.frame <= *commit_frame || commit.len() != pending.buf.len() {
+            return Ok(None);
+        }
+        let Some(prev_plain) = self.plain.get(&(pending.frame - 1)).copied() else {
+            return Ok(None);
+        };
+        let mut full = commit.clone();
+        let (head, page) = full.split_at_mut(FRAME_HEADER_LEN);
+        put_checksum(head, frame_checksum(h.big_endian, head, page, prev_plain));
+        Ok((full[..pending.filled] == pending.buf[..pending.filled]).then_some(full))
     }
 
     /// After a completed sync: every frame this handle wrote (and every frame before it)
@@ -306,6 +352,18 @@ impl WalFile {
         if within + buf.len() > frame_size as usize {
             self.flush(f)?;
             return Err(Fault::UnexpectedIo("a WAL write across two frames"));
+        }
+        if let Some((sealed, full)) = &self.presealed {
+            if *sealed == frame {
+                // The rest of a padding frame written ahead (see flush_for_sync).
+                if full[within..within + buf.len()] != *buf {
+                    return Err(Fault::UnexpectedIo(
+                        "a WAL padding frame that is not a copy of its commit frame",
+                    ));
+                }
+                return Ok(());
+            }
+            self.presealed = None;
         }
         if self.pending.as_ref().is_some_and(|p| p.frame != frame) {
             self.flush(f)?;
@@ -397,6 +455,10 @@ impl WalFile {
             );
             self.plain.insert(frame - 1, before);
         }
+        if commit_size != 0 && !rewrite_pending {
+            self.last_commit = Some((frame, buf.clone()));
+        }
+        let (head, page) = buf.split_at_mut(FRAME_HEADER_LEN);
         let after_sync = self
             .durable
             .is_some_and(|(salts, n)| salts == h.salts && frame <= n);
@@ -481,6 +543,14 @@ impl WalFile {
             (0, a) if a == frame_size => self.read_frame(f, buf, frame, &h),
             (16, 8) => self.read_checksum(f, buf, frame, &h),
             (FRAME_HEADER, a) if a == h.page_size as u64 => self.read_page(f, buf, frame, &h),
+            // A pager whose page size is still smaller than the log's (a connection that
+            // opened the database while it was empty) reads the start of a frame's page.
+            (FRAME_HEADER, a) if a < h.page_size as u64 => {
+                let mut page = vec![0u8; h.page_size];
+                let filled = self.read_page(f, &mut page, frame, &h)?;
+                buf.copy_from_slice(&page[..buf.len()]);
+                Ok(filled)
+            }
             _ => Err(Fault::UnexpectedIo(
                 "a WAL read that is neither a header, a frame, a checksum nor a page",
             )),
@@ -964,5 +1034,42 @@ mod tests {
             Filled::Full
         );
         assert!(frame[24..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_padding_copy_of_the_commit_frame_reaches_the_disk_before_the_sync() {
+        // Without power-safe overwrite SQLite pads after a commit with copies of the commit
+        // frame and syncs in the middle of the last copy: the sector holding the end of the
+        // commit must be written before that sync.
+        let (mut w, shared) = keyed();
+        let mut f = MemFile::default();
+        let plain = write_frames(&mut w, &mut f, &[(2, 2, 1)]);
+        let mut head = [0u8; 24];
+        head[..4].copy_from_slice(&2u32.to_be_bytes());
+        head[4..8].copy_from_slice(&2u32.to_be_bytes());
+        head[8..16].copy_from_slice(b"saltsalt");
+        put_checksum(&mut head, frame_checksum(false, &head, &page(1), plain[0]));
+        let at = WalFile::frame_offset(1, PAGE);
+        w.write(&mut f, &head, at).unwrap();
+        w.write(&mut f, &page(1)[..200], at + 24).unwrap();
+        let before = f.0.len();
+        w.flush_for_sync(&mut f).unwrap();
+        assert_eq!(
+            f.0.len() as u64,
+            at + 24 + PAGE as u64,
+            "the whole padding frame is on disk"
+        );
+        assert!(before < f.0.len());
+        w.write(&mut f, &page(1)[200..], at + 224).unwrap();
+        // It recovers as a valid frame, and differing bytes would have been refused.
+        let mut r = WalFile::new(shared);
+        let mut h = [0u8; 32];
+        r.read(&mut f, &mut h, 0).unwrap();
+        let mut frame = vec![0u8; 24 + PAGE];
+        for i in 0..2 {
+            r.read(&mut f, &mut frame, WalFile::frame_offset(i, PAGE))
+                .unwrap();
+            assert_eq!(&frame[24..], &page(1)[..]);
+        }
     }
 }
