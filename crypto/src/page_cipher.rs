@@ -359,6 +359,19 @@ impl PageCipher {
         }
     }
 
+    /// The first of `candidates` whose tag the sealed `page` carries (a context without a
+    /// tag, [`SealContext::Database`], always matches). Each tag is computed once; as with
+    /// [`PageCipher::was_sealed_in`], this authenticates nothing by itself — follow it with
+    /// [`PageCipher::open`], which authenticates the nonce and so the tag with it.
+    pub fn matching_context(&self, page: &[u8], candidates: &[SealContext]) -> Option<SealContext> {
+        let at = page.len().checked_sub(TRAILER_LEN)? + 4;
+        let head = page.get(at..at + 4)?;
+        candidates
+            .iter()
+            .copied()
+            .find(|&ctx| self.context.tag(ctx).is_none_or(|tag| head == tag))
+    }
+
     /// Authenticates and decrypts `page` like [`PageCipher::open`], and also requires
     /// that it was sealed in `ctx` (its nonce carries the context's tag).
     ///

@@ -690,13 +690,13 @@ impl WalFile {
         let Ok(cipher) = self.cipher() else {
             return Err(());
         };
-        let ctx = if cipher.was_sealed_in(page, synced) {
-            synced
-        } else {
-            unsynced
+        let Some(ctx) = cipher.matching_context(page, &[unsynced, synced]) else {
+            page.fill(0);
+            return Err(());
         };
+        // The tag was checked above; opening authenticates the nonce that carries it.
         cipher
-            .open_in(page, PagePosition::Database { pgno }, ctx)
+            .open(page, PagePosition::Database { pgno })
             .map(|()| ctx == synced)
             .map_err(|_| ())
     }
@@ -829,7 +829,7 @@ impl WalFile {
             let synced = self.wal_context(&h, frame, commit_size, true);
             let unsynced = self.wal_context(&h, frame, commit_size, false);
             let cipher = self.cipher()?;
-            let in_generation = cipher.was_sealed_in(page, synced) || cipher.was_sealed_in(page, unsynced);
+            let in_generation = cipher.matching_context(page, &[unsynced, synced]).is_some();
             if !in_generation && pgno == 1 && attempt == 1 && !self.shared.checkpointing() {
                 // Possibly page 1 under a salt this connection has yet to adopt.
                 if self.open_frame_page(page, pgno, &h, frame, commit_size).is_ok() {
@@ -863,7 +863,12 @@ impl WalFile {
                 self.shared.offer_passthrough(pgno, tag);
                 return Ok(Filled::Full);
             }
-            if self.open_frame_page(page, pgno, &h, frame, commit_size).is_err() {
+            // In generation (checked just above): opening authenticates the tag with the nonce.
+            if self
+                .cipher()?
+                .open(page, PagePosition::Database { pgno })
+                .is_err()
+            {
                 return Err(tampered);
             }
             buf.copy_from_slice(page);
@@ -1048,7 +1053,8 @@ mod tests {
         head[..4].copy_from_slice(&2u32.to_be_bytes());
         head[4..8].copy_from_slice(&2u32.to_be_bytes());
         head[8..16].copy_from_slice(b"saltsalt");
-        put_checksum(&mut head, frame_checksum(false, &head, &page(1), plain[0]));
+        let ck = frame_checksum(false, &head, &page(1), plain[0]);
+        put_checksum(&mut head, ck);
         let at = WalFile::frame_offset(1, PAGE);
         w.write(&mut f, &head, at).unwrap();
         w.write(&mut f, &page(1)[..200], at + 24).unwrap();
