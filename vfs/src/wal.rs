@@ -844,7 +844,11 @@ impl WalFile {
             if !in_generation && attempt == 0 {
                 // Another connection may have restarted the log since this one last
                 // looked at its header.
-                h = self.reload_header(f)?;
+                // A log whose header no longer parses is damaged, not an unexpected I/O.
+                h = self.reload_header(f).map_err(|_| Fault::Tampered {
+                    file: FileKind::Wal,
+                    page: u64::from(pgno),
+                })?;
                 continue;
             }
             let tampered = Fault::Tampered {
