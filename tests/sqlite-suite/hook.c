@@ -125,6 +125,18 @@ static const char *suite_vfs_for(const char *zParent, char *out, size_t n){
   int rc;
   pthread_mutex_lock(&suite_mutex);
   parent = sqlite3_vfs_find(zParent);
+  if( zParent==0 && is_sqlvault_vfs(parent) ){
+    /* A sqlvault instance became the default because the test VFS in front of it was
+    ** unregistered (e.g. "tv delete" of a "testvfs -default 1"); it may sit over that
+    ** freed VFS. The test means the default it had before: the first VFS of the list
+    ** that is not a sqlvault instance. Make that the default again. */
+    sqlite3_vfs *p = parent;
+    while( p && is_sqlvault_vfs(p) ) p = p->pNext;
+    if( p ){
+      sqlite3_vfs_register(p, 1);
+      parent = p;
+    }
+  }
   if( !parent || is_sqlvault_vfs(parent) ){
     pthread_mutex_unlock(&suite_mutex);
     return parent ? zParent : 0;

@@ -77,4 +77,4 @@ echo "run.sh: ${#names[@]} files x ($modes), $jobs at a time, ${limit}s limit ea
 for n in "${names[@]}"; do for m in $modes; do printf '%s\0%s\0' "$m" "$n"; done; done \
   | xargs -0 -n 2 -P "$jobs" "${runas[@]}" "$0" --one "$out" "$limit"
 echo "run.sh: tests took $(( $(date +%s) - t0 ))s"
-python3 "$here/report.py" --out "$out" --expected "$here/expected-differences.txt" --modes "$modes" "${names[@]}"
+python3 "$here/report.py" --out "$out" --expected "$here/expected-differences.txt" --open "$here/open-defects.txt" --modes "$modes" "${names[@]}"

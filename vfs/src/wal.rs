@@ -534,7 +534,11 @@ impl WalFile {
         if offset < WAL_HEADER {
             return f.read_at(buf, offset);
         }
-        let h = self.header(f)?;
+        // A frame read under a WAL header that does not parse: the log is damaged.
+        let h = self.header(f).map_err(|_| Fault::Tampered {
+            file: FileKind::Wal,
+            page: 0,
+        })?;
         let frame_size = Self::frame_size(h.page_size);
         let frame = u32::try_from((offset - WAL_HEADER) / frame_size)
             .map_err(|_| Fault::UnexpectedIo("WAL frame index beyond 2^32"))?;
