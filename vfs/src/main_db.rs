@@ -33,6 +33,8 @@ pub(crate) struct MainDb {
     known_size: u64,
     /// Strict mode: reading or writing this database without a key is refused.
     strict: bool,
+    /// The page size this handle last saw in page 1 (read or written).
+    page_size: Option<usize>,
 }
 
 impl MainDb {
@@ -44,6 +46,7 @@ impl MainDb {
             touched: false,
             known_size: 0,
             strict: false,
+            page_size: None,
         }
     }
 
@@ -187,11 +190,23 @@ impl MainDb {
             return f.read_at(buf, offset);
         }
         let amt = buf.len();
+        // A pager whose page size is not the file's (it changed under a backup from a
+        // database of another page size) reads whole pages of its own size: decrypt the
+        // file's pages that the read covers instead.
+        if self.page_size.is_some_and(|p| p != amt) && page_size_on_disk(f)?.is_some_and(|p| p != amt) {
+            return self.read_partial(f, buf, offset);
+        }
         if is_page_size(amt) && offset.is_multiple_of(amt as u64) {
             let pgno = page_number(offset, amt)?;
+            if pgno == 1 {
+                self.page_size = Some(amt);
+            }
             return match f.read_at(buf, offset)? {
                 Filled::Short => self.short_page(f, offset, amt),
                 Filled::Full if buf.iter().all(|&b| b == 0) => self.zero_page(f, buf, pgno),
+                Filled::Full if pgno == 1 && page_size_on_disk(f)?.is_some_and(|p| p != amt) => {
+                    self.read_partial(f, buf, offset)
+                }
                 Filled::Full => match self.open_page(buf, pgno) {
                     Ok(()) => Ok(Filled::Full),
                     Err(fault @ Fault::Tampered { .. }) => self.free_leaf_or(f, buf, pgno, fault),
@@ -421,6 +436,9 @@ impl MainDb {
             return Err(Fault::UnexpectedIo("a database write that is not one whole page"));
         }
         let pgno = page_number(offset, amt)?;
+        if pgno == 1 {
+            self.page_size = Some(amt);
+        }
         self.fill_gap(f, offset, amt)?;
         if let Some((passed, tag)) = self.shared.take_passthrough()
             && passed == pgno
