@@ -455,20 +455,6 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
                     shared.set_checkpointing(op == ffi::SQLITE_FCNTL_CKPT_START);
                 }
             }
-            // Growing the file by a hint would leave holes of zeros where pages will be:
-            // the VFS grows it with sealed zero pages instead.
-            ffi::SQLITE_FCNTL_SIZE_HINT
-                if !arg.is_null()
-                    && matches!(&state.role, Role::Main(_))
-                    && state.shared.as_ref().is_some_and(|s| s.key().is_some()) =>
-            {
-                // SAFETY: for FCNTL_SIZE_HINT, `arg` points to the i64 size SQLite expects.
-                let size = unsafe { *arg.cast::<i64>() }.max(0) as u64;
-                if let Role::Main(main) = &mut state.role {
-                    main.grow_to(parent, size)?;
-                }
-                return Ok(ffi::SQLITE_OK);
-            }
             ffi::SQLITE_FCNTL_MMAP_SIZE => {
                 if !arg.is_null() {
                     // SAFETY: for FCNTL_MMAP_SIZE, `arg` points to an i64 in/out value.

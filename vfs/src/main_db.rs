@@ -506,20 +506,6 @@ impl MainDb {
         Ok(())
     }
 
-    /// `SQLITE_FCNTL_SIZE_HINT`: grows the file to `size` (whole pages) with sealed zero
-    /// pages, as the OS VFS would with zeros; never shrinks it.
-    pub(crate) fn grow_to(&mut self, f: &mut dyn RawFile, size: u64) -> Result<(), Fault> {
-        let Some(page_size) = page_size_on_disk(f).ok().flatten() else {
-            return Ok(());
-        };
-        let current = f.size()?;
-        let target = size - size % page_size as u64;
-        if target > current {
-            self.seal_zero_pages(f, current.next_multiple_of(page_size as u64), target, page_size)?;
-        }
-        Ok(())
-    }
-
     /// `xTruncate`: shrinking passes through; growing (SQLite extends a file after a
     /// checkpoint or a rollback) seals zero pages instead of leaving a hole.
     pub(crate) fn truncate(&mut self, f: &mut dyn RawFile, size: u64) -> Result<(), Fault> {
