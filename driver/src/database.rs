@@ -377,6 +377,35 @@ impl Database {
         self.inner.readers.len()
     }
 
+    /// Test support, not part of the API: makes a connection thread (a reader by index, or the
+    /// writer for `None`) die by a panic outside the driver's `catch_unwind`, and waits until the
+    /// thread has exited. `false` if it had not exited after 5 s.
+    #[doc(hidden)]
+    pub fn kill_connection_for_test(&self, reader: Option<usize>) -> bool {
+        let conn = match reader {
+            None => &self.inner.writer,
+            Some(i) => match self.inner.readers.get(i) {
+                Some(r) => &r.conn,
+                None => return false,
+            },
+        };
+        conn.fire(|_| panic!("connection thread killed on purpose by a test"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            let finished = threads.as_ref().is_some_and(|t| match reader {
+                None => t.writer.is_finished(),
+                Some(i) => t.readers.get(i).is_some_and(JoinHandle::is_finished),
+            });
+            drop(threads);
+            if finished {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    }
+
     /// Closes the pool: no new transactions start (they fail with [`Error::Closed`]), the ones
     /// already queued or running finish, then every connection closes, readers first and the
     /// writer last (so that the writer's close checkpoints the WAL into the database).
