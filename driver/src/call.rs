@@ -1,6 +1,7 @@
 //! The reply side of a call to a connection thread, and a tiny executor for the blocking API.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,10 +111,43 @@ thread_local! {
     static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
 }
 
-/// Runs a future to completion on the calling thread, parking it between polls.
+/// What a blocking call on a current-thread runtime's own thread panics with.
+pub(crate) const CURRENT_THREAD_PANIC: &str = "sqlvault_driver::blocking was called on the thread of a \
+current-thread tokio runtime: blocking there stops every task of that runtime and deadlocks as soon as \
+one of them holds the connection the call waits for. Use the async API there, or call the blocking \
+API through tokio::task::spawn_blocking (or from a multi-thread runtime).";
+
+/// Runs a future to completion on the calling thread, for the blocking API.
 ///
-/// The driver's futures only wait on channels fed by connection threads, so they need no runtime.
+/// Outside any tokio runtime it parks the thread between polls. Inside one it goes through
+/// [`tokio::task::block_in_place`]: on a multi-thread runtime's worker that first hands the
+/// worker's other tasks (including the one in its LIFO slot, which no other worker could steal)
+/// to a new worker thread, so a task this call waits for can still run; on a thread that only
+/// entered a runtime (its blocking pool, `Runtime::enter`) it just runs. On a current-thread
+/// runtime's own thread blocking cannot be safe, and this panics at once with
+/// [`CURRENT_THREAD_PANIC`] (after tokio's own panic message, which it turns into this one).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return park_on(fut);
+    }
+    let mut slot = Some(fut);
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        tokio::task::block_in_place(|| match slot.take() {
+            Some(fut) => park_on(fut),
+            None => unreachable!("the future is taken once"),
+        })
+    }));
+    match ran {
+        Ok(v) => v,
+        // `block_in_place` refused before running the future: a current-thread runtime.
+        Err(_) if slot.is_some() => panic!("{CURRENT_THREAD_PANIC}"),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Polls `fut` to completion, parking the calling thread between polls. The driver's futures
+/// only wait on channels and semaphores fed by other threads, so they need no runtime.
+fn park_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);
