@@ -29,7 +29,10 @@
 //! `sqlite3_interrupt` it cannot hit the next command that happens to run on the connection).
 //! An interrupted write statement ends its whole transaction — SQLite's rule — and later
 //! statements on that guard fail with [`Error::TransactionEnded`] instead of silently running
-//! outside a transaction. `commit` and `rollback` are not interrupted once queued: a dropped
+//! outside a transaction. A closure (`write_with`) gets the same guarantee from a commit hook:
+//! once its command is cancelled, every commit it attempts is turned into a rollback, so a
+//! closure that ignores the interrupt error cannot commit the rest of its work in autocommit
+//! mode. `commit` and `rollback` are not interrupted once queued: a dropped
 //! commit either commits the whole transaction or none of it.
 //!
 //! ## Latency

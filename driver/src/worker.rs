@@ -195,14 +195,14 @@ where
             return Ok(());
         }
     };
-    let handler = || {
-        CURRENT_CANCEL.with(|c| {
-            c.borrow()
-                .as_ref()
-                .is_some_and(|flag| flag.load(Ordering::Acquire))
-        })
-    };
-    if let Err(e) = conn.progress_handler(PROGRESS_OPS, Some(handler)) {
+    // The progress handler interrupts the running statement once its command is cancelled; the
+    // commit hook turns any commit attempted after that into a rollback. Without the hook a
+    // closure that ignores the interrupt error would run its next statement in autocommit
+    // mode (SQLite rolled its transaction back) and commit it.
+    let hooks = conn
+        .progress_handler(PROGRESS_OPS, Some(current_command_cancelled))
+        .and_then(|()| conn.commit_hook(Some(current_command_cancelled)));
+    if let Err(e) = hooks {
         let _ = ready.send(Err(Error::Sqlite(e)));
         return Ok(());
     }
@@ -245,6 +245,16 @@ where
             }
         }
     }
+}
+
+/// Whether the command running on this connection thread has been cancelled (its caller went
+/// away). Read by the progress handler and the commit hook, which run on this thread.
+fn current_command_cancelled() -> bool {
+    CURRENT_CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    })
 }
 
 fn close(state: ConnState) -> Result<()> {
