@@ -5,7 +5,7 @@
 //! queues a rollback on its connection *before* it hands the connection back to the pool, so
 //! whoever gets the connection next has its commands queued behind that rollback.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +85,40 @@ thread_local! {
     /// The cancel flag of the command running on this connection thread, read by the progress
     /// handler. Thread-local because the handler runs on the connection's own thread.
     static CURRENT_CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    /// The row stream running on this thread, if any: how to send its partly filled chunk, and
+    /// when that chunk must go. The progress handler sends it while SQLite is busy between rows.
+    static STREAM_FLUSH: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
+    static FLUSH_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Registers (or with `None` removes) the flush of the row stream running on this thread.
+pub(crate) fn set_stream_flush(flush: Option<Box<dyn FnMut()>>) {
+    FLUSH_DEADLINE.with(|d| d.set(None));
+    STREAM_FLUSH.with(|f| *f.borrow_mut() = flush);
+}
+
+/// Asks the progress handler to run the stream's flush once `deadline` has passed (`None`:
+/// nothing is waiting to be sent).
+pub(crate) fn arm_stream_flush(deadline: Option<Instant>) {
+    FLUSH_DEADLINE.with(|d| d.set(deadline));
+}
+
+/// The progress handler: sends a row stream's partly filled chunk once it is due, and
+/// interrupts the statement once its command is cancelled.
+fn progress() -> bool {
+    let due = FLUSH_DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
+    if due {
+        FLUSH_DEADLINE.with(|d| d.set(None));
+        STREAM_FLUSH.with(|f| {
+            // Not re-entered: the flush itself runs no SQL.
+            if let Ok(mut flush) = f.try_borrow_mut()
+                && let Some(flush) = flush.as_mut()
+            {
+                flush();
+            }
+        });
+    }
+    current_command_cancelled()
 }
 
 impl ConnHandle {
@@ -200,7 +234,7 @@ where
     // closure that ignores the interrupt error would run its next statement in autocommit
     // mode (SQLite rolled its transaction back) and commit it.
     let hooks = conn
-        .progress_handler(PROGRESS_OPS, Some(current_command_cancelled))
+        .progress_handler(PROGRESS_OPS, Some(progress))
         .and_then(|()| conn.commit_hook(Some(current_command_cancelled)));
     if let Err(e) = hooks {
         let _ = ready.send(Err(Error::Sqlite(e)));
