@@ -345,17 +345,28 @@ async fn slow_streams_trickle() {
         (),
         |row| Ok((row.get::<_, i64>(0)?, std::time::Instant::now())),
     );
-    let mut worst = std::time::Duration::ZERO;
-    let mut n = 0;
+    let mut delays = Vec::new();
     while let Some((x, produced)) = rows.try_next().await.unwrap() {
-        n += 1;
-        assert_eq!(x, n);
-        worst = worst.max(produced.elapsed());
+        delays.push(produced.elapsed());
+        assert_eq!(x, delays.len() as i64);
     }
-    assert_eq!(n, 40);
+    assert_eq!(delays.len(), 40);
+    let first = delays[0];
+    let within = delays
+        .iter()
+        .filter(|d| **d < std::time::Duration::from_millis(25))
+        .count();
+    let worst = delays.iter().max().copied().unwrap_or_default();
+    // Flushed by time, a row waits at most about one row (10 ms). Flushed only when full or
+    // every 16 rows, rows waited for the rest of their chunk: 10 to 150 ms, most over 25 ms.
+    // The bounds leave room for a loaded machine that is slow to run the consumer.
     assert!(
-        worst < std::time::Duration::from_millis(50),
-        "a row reached the consumer {worst:?} after it was produced (one row every 10 ms)"
+        first < std::time::Duration::from_millis(50),
+        "the first row arrived {first:?} after it was produced"
+    );
+    assert!(
+        within >= delays.len() / 2,
+        "only {within} of 40 rows arrived within 25 ms of being produced (worst {worst:?}; one row every 10 ms)"
     );
 }
 both_flavours_within!(slow_stream, slow_streams_trickle, 60);
@@ -380,8 +391,9 @@ async fn rows_before_a_long_gap_arrive() {
                 .unwrap();
             assert_eq!(x, expected);
             let late = produced.elapsed();
+            // About 1 ms once flushed by time; the bound leaves room for a loaded machine.
             assert!(
-                late < std::time::Duration::from_millis(50),
+                late < std::time::Duration::from_millis(500),
                 "row {x} arrived {late:?} after it was produced"
             );
         }
