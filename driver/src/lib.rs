@@ -35,6 +35,16 @@
 //! mode. `commit` and `rollback` are not interrupted once queued: a dropped
 //! commit either commits the whole transaction or none of it.
 //!
+//! ## Robustness
+//!
+//! - Each connection's command queue is bounded ([`Options::queue_capacity`]); a caller past
+//!   the bound waits for a slot.
+//! - Code running on one of the pool's own connection threads (inside a closure) that calls
+//!   back into the same pool gets [`Error::Reentrant`] at once instead of a deadlock.
+//! - A connection thread that dies is replaced by a new thread with a new connection.
+//! - The [`blocking`] API may be called on a multi-thread runtime's worker (it uses
+//!   `block_in_place`); on a current-thread runtime's own thread it panics at once.
+//!
 //! ## Latency
 //!
 //! A call costs two cross-thread hand-offs: the command to the connection thread and the

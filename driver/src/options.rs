@@ -6,6 +6,10 @@ use sqlvault_crypto::Argon2Params;
 
 use crate::{Error, Result};
 
+/// The default bound of each connection's command queue ([`Options::queue_capacity`]).
+const DEFAULT_QUEUE_CAPACITY: usize = 256;
+const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+
 /// SQLite's `synchronous` setting for the writer (in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -50,6 +54,7 @@ pub struct Options {
     pub(crate) create: bool,
     pub(crate) spin: Duration,
     pub(crate) reply_spin: Duration,
+    pub(crate) queue_capacity: usize,
 }
 
 impl Default for Options {
@@ -62,7 +67,8 @@ impl Options {
     /// The defaults: one reader per core (at least 2), 4 KiB pages, a 5 s busy timeout (it only
     /// matters against other processes), a 2 MiB page cache per connection, 32 cached statements
     /// per connection, RFC 9106's Argon2id parameters, `synchronous = FULL`, create if missing,
-    /// and no spinning (see [`Options::spin`]).
+    /// no spinning (see [`Options::spin`]) and 256 commands per connection queue (see
+    /// [`Options::queue_capacity`]).
     pub fn new() -> Options {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Options {
@@ -76,6 +82,7 @@ impl Options {
             create: true,
             spin: Duration::ZERO,
             reply_spin: Duration::ZERO,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 
@@ -147,6 +154,18 @@ impl Options {
         self
     }
 
+    /// How many commands may wait in (or run from) one connection's queue; default 256.
+    ///
+    /// A caller past the bound waits, first come, first served, for a slot in the queue of the
+    /// connection it was given, so a flood of calls (or of futures polled once and dropped)
+    /// cannot grow memory without limit. Closures and one-shot queries go to the least busy
+    /// free reader, and wait only when its queue is full. The rollback a dropped guard queues
+    /// and a guard's row stream bypass the bound (there is at most one of each per guard).
+    pub fn queue_capacity(mut self, commands: usize) -> Options {
+        self.queue_capacity = commands;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.readers == 0 {
             return Err(Error::InvalidOptions("readers must be at least 1"));
@@ -158,6 +177,9 @@ impl Options {
             return Err(Error::InvalidOptions(
                 "page_size must be a power of two from 512 to 65536",
             ));
+        }
+        if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
+            return Err(Error::InvalidOptions("queue_capacity must be from 1 to 1048576"));
         }
         if self.spin > Duration::from_millis(10) || self.reply_spin > Duration::from_millis(10) {
             return Err(Error::InvalidOptions("spin must be at most 10 ms"));

@@ -132,6 +132,11 @@ impl Session {
         let span = tracing::debug_span!("sqlvault.statement", op = "query", sql = %sql);
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let cancel = Arc::new(AtomicBool::new(false));
+        if let Err(e) = self.conn().check_not_reentrant() {
+            // Reading the rows here would wait on a connection thread from one of them.
+            let _ = tx.try_send(Err(e));
+            return RowStream::new(rx, cancel);
+        }
         let tx_err = tx.clone();
         self.conn()
             .send_job(Some(cancel.clone()), move |state: &mut ConnState| {

@@ -14,8 +14,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
-use tracing::Span;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tracing::{Instrument, Span};
 
 use crate::call::Call;
 use crate::connect;
@@ -57,11 +57,23 @@ impl ConnState {
 
 type Task = Box<dyn FnOnce(&mut ConnState) + Send>;
 
+/// A command on its way to a connection thread, not yet sent. If the thread turns out to be
+/// gone, sending gives it back, so it can go to another connection.
+pub(crate) struct Job {
+    task: Task,
+    /// Set when the caller no longer wants the result.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+/// A slot in a connection's queue: the bound on how many commands wait there.
+pub(crate) type QueueSlot = OwnedSemaphorePermit;
+
 enum Msg {
     Job {
-        task: Task,
-        /// Set when the caller no longer wants the result.
-        cancel: Option<Arc<AtomicBool>>,
+        job: Job,
+        /// Released once the command has run. `None` for the few commands that bypass
+        /// the bound (the rollback a guard's drop queues, row streams: at most one per guard).
+        _slot: Option<QueueSlot>,
     },
     Shutdown {
         /// Threads to wait for before closing (the readers, so that the writer closes last and
@@ -69,16 +81,26 @@ enum Msg {
         join_first: Vec<JoinHandle<Result<()>>>,
         ack: Option<oneshot::Sender<Result<()>>>,
     },
+    /// Test support: the thread dies as a panic outside `catch_unwind` would make it.
+    Die,
 }
 
 /// A started connection thread: its handle, its join handle, and the receiver of its
 /// readiness (what `open` returned besides the connection, or why it failed).
 pub(crate) type Spawned<R> = (ConnHandle, JoinHandle<Result<()>>, oneshot::Receiver<Result<R>>);
 
-/// The sending side of a connection thread.
+/// The sending side of a connection thread. Clones talk to the same thread.
+#[derive(Clone)]
 pub(crate) struct ConnHandle {
     tx: mpsc::Sender<Msg>,
     spin: Duration,
+    /// Which pool the thread belongs to (for [`Error::Reentrant`]).
+    pool: u64,
+    /// Free slots in the thread's queue (a slot is held until its command has run).
+    slots: Arc<Semaphore>,
+    capacity: usize,
+    /// Cleared once the thread has exited (or is exiting and takes no more commands).
+    alive: Arc<AtomicBool>,
 }
 
 thread_local! {
@@ -89,6 +111,14 @@ thread_local! {
     /// when that chunk must go. The progress handler sends it while SQLite is busy between rows.
     static STREAM_FLUSH: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
     static FLUSH_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The pool this thread is a connection thread of, if it is one.
+    static POOL: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Whether the calling thread is one of pool `pool`'s connection threads. Such a thread must
+/// never wait for the pool: it may be the very thread the wait depends on.
+pub(crate) fn on_pool_thread(pool: u64) -> bool {
+    POOL.with(|p| p.get() == Some(pool))
 }
 
 /// Registers (or with `None` removes) the flush of the row stream running on this thread.
@@ -121,55 +151,114 @@ fn progress() -> bool {
     current_command_cancelled()
 }
 
+/// How a connection thread is started.
+pub(crate) struct SpawnOptions {
+    pub(crate) name: String,
+    pub(crate) pool: u64,
+    pub(crate) spin: Duration,
+    pub(crate) reply_spin: Duration,
+    pub(crate) queue_capacity: usize,
+}
+
 impl ConnHandle {
     /// Starts a connection thread. `open` runs on the new thread; what it returns besides the
     /// connection is delivered through the returned receiver once the thread is ready.
-    pub(crate) fn spawn<R, F>(
-        name: String,
-        spin: Duration,
-        reply_spin: Duration,
-        open: F,
-    ) -> Result<Spawned<R>>
+    pub(crate) fn spawn<R, F>(options: SpawnOptions, open: F) -> Result<Spawned<R>>
     where
         R: Send + 'static,
         F: FnOnce() -> Result<(Connection, R)> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let alive = Arc::new(AtomicBool::new(true));
+        let exit = Exit {
+            rx: Some(rx),
+            alive: Arc::clone(&alive),
+        };
+        let (pool, spin) = (options.pool, options.spin);
         let join = thread::Builder::new()
-            .name(name)
-            .spawn(move || thread_main(rx, spin, open, ready_tx))?;
-        Ok((ConnHandle { tx, spin: reply_spin }, join, ready_rx))
+            .name(options.name)
+            .spawn(move || thread_main(exit, pool, spin, open, ready_tx))?;
+        let handle = ConnHandle {
+            tx,
+            spin: options.reply_spin,
+            pool,
+            slots: Arc::new(Semaphore::new(options.queue_capacity)),
+            capacity: options.queue_capacity,
+            alive,
+        };
+        Ok((handle, join, ready_rx))
     }
 
-    /// Queues `f` and returns the future of its result. If `interruptible`, dropping the future
-    /// skips the command if it has not started, and interrupts its statement if it has.
-    pub(crate) fn call<T, F>(&self, interruptible: bool, span: Span, f: F) -> Call<T>
+    /// Whether the thread still takes commands.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// How many commands that took a slot are queued or running.
+    pub(crate) fn busy(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
+    }
+
+    /// Whether two handles talk to the same thread.
+    pub(crate) fn same_thread(&self, other: &ConnHandle) -> bool {
+        Arc::ptr_eq(&self.alive, &other.alive)
+    }
+
+    /// Fails with [`Error::Reentrant`] on one of this pool's own connection threads.
+    pub(crate) fn check_not_reentrant(&self) -> Result<()> {
+        if on_pool_thread(self.pool) {
+            return Err(Error::Reentrant);
+        }
+        Ok(())
+    }
+
+    /// A free slot in the queue, if there is one now.
+    pub(crate) fn try_reserve(&self) -> Option<QueueSlot> {
+        Arc::clone(&self.slots).try_acquire_owned().ok()
+    }
+
+    /// Waits for a free slot in the queue (first come, first served).
+    pub(crate) async fn reserve(&self) -> Result<QueueSlot> {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .instrument(tracing::trace_span!("sqlvault.queue_slot"))
+            .await
+            .map_err(|_| Error::ConnectionLost)
+    }
+
+    /// Queues `f` (after waiting for a slot in the queue) and waits for its result. If
+    /// `interruptible`, dropping the future skips the command if it has not started, and
+    /// interrupts its statement if it has.
+    pub(crate) async fn call<T, F>(&self, interruptible: bool, span: Span, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut ConnState) -> Result<T> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let cancel = interruptible.then(|| Arc::new(AtomicBool::new(false)));
-        self.send_job(cancel.clone(), move |state| {
-            let started = Instant::now();
-            let _entered = span.enter();
-            let result = run_guarded(state, f);
-            tracing::trace!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "statement done"
-            );
-            let _ = reply.send(result);
-        });
-        Call::new(rx, cancel, self.spin)
+        self.check_not_reentrant()?;
+        let slot = match self.try_reserve() {
+            Some(slot) => slot,
+            None => self.reserve().await?,
+        };
+        let (job, reply) = command(interruptible, span, f);
+        self.send(job, Some(slot)).map_err(|_| Error::ConnectionLost)?;
+        reply.into_call(self).await
     }
 
-    /// Queues a command nobody waits for (rollbacks of dropped guards).
+    /// Queues a command nobody waits for (rollbacks of dropped guards). It needs no slot, so a
+    /// `Drop` can queue it, and it never waits.
     pub(crate) fn fire(&self, f: impl FnOnce(&mut ConnState) + Send + 'static) {
-        self.send_job(None, f);
+        let _ = self.send(
+            Job {
+                task: Box::new(f),
+                cancel: None,
+            },
+            None,
+        );
     }
 
-    /// Queues a command with its own way of replying (row streams). `cancel` as for [`call`].
+    /// Queues a command with its own way of replying (row streams), without a slot. `cancel`
+    /// as for [`call`].
     ///
     /// [`call`]: ConnHandle::call
     pub(crate) fn send_job(
@@ -177,12 +266,28 @@ impl ConnHandle {
         cancel: Option<Arc<AtomicBool>>,
         f: impl FnOnce(&mut ConnState) + Send + 'static,
     ) {
-        // If the thread is gone the message comes back and is dropped, which drops any reply
-        // sender inside it: the caller then sees `ConnectionLost`.
-        let _ = self.tx.send(Msg::Job {
-            task: Box::new(f),
-            cancel,
-        });
+        let _ = self.send(
+            Job {
+                task: Box::new(f),
+                cancel,
+            },
+            None,
+        );
+    }
+
+    /// Sends a command; gives it back if the thread is gone (and marks the thread dead).
+    pub(crate) fn send(&self, job: Job, slot: Option<QueueSlot>) -> std::result::Result<(), Job> {
+        match self.tx.send(Msg::Job { job, _slot: slot }) {
+            Ok(()) => Ok(()),
+            Err(mpsc::SendError(msg)) => {
+                self.alive.store(false, Ordering::Release);
+                match msg {
+                    Msg::Job { job, .. } => Err(job),
+                    // Only jobs are sent here.
+                    Msg::Shutdown { .. } | Msg::Die => unreachable!("send only sends jobs"),
+                }
+            }
+        }
     }
 
     /// Asks the thread to close its connection after the commands already queued.
@@ -192,6 +297,65 @@ impl ConnHandle {
         ack: Option<oneshot::Sender<Result<()>>>,
     ) {
         let _ = self.tx.send(Msg::Shutdown { join_first, ack });
+    }
+
+    /// Test support: makes the thread die, as a panic outside `catch_unwind` would.
+    pub(crate) fn kill(&self) {
+        let _ = self.tx.send(Msg::Die);
+    }
+}
+
+/// Builds a command that runs `f` and replies with its result, and the future of that reply.
+pub(crate) fn command<T, F>(interruptible: bool, span: Span, f: F) -> (Job, CallReply<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut ConnState) -> Result<T> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let cancel = interruptible.then(|| Arc::new(AtomicBool::new(false)));
+    let task = move |state: &mut ConnState| {
+        let started = Instant::now();
+        let _entered = span.enter();
+        let result = run_guarded(state, f);
+        tracing::trace!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "statement done"
+        );
+        let _ = reply.send(result);
+    };
+    let job = Job {
+        task: Box::new(task),
+        cancel: cancel.clone(),
+    };
+    (job, CallReply { rx, cancel })
+}
+
+/// The reply side of a [`command`] before it becomes a [`Call`] (which needs the handle's spin
+/// setting).
+pub(crate) struct CallReply<T> {
+    rx: oneshot::Receiver<Result<T>>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl<T> CallReply<T> {
+    /// The future of the reply, once the command is sent to `conn`.
+    pub(crate) fn into_call(self, conn: &ConnHandle) -> Call<T> {
+        Call::new(self.rx, self.cancel, conn.spin)
+    }
+}
+
+/// The receiving side of a connection thread, owned by the thread. Dropping it (when the thread
+/// exits, normally or by a panic) first disconnects the queue, so later sends fail and come
+/// back, then marks the thread dead.
+struct Exit {
+    rx: Option<mpsc::Receiver<Msg>>,
+    alive: Arc<AtomicBool>,
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        self.alive.store(false, Ordering::Release);
     }
 }
 
@@ -213,7 +377,8 @@ pub(crate) fn run_guarded<T>(
 }
 
 fn thread_main<R, F>(
-    rx: mpsc::Receiver<Msg>,
+    exit: Exit,
+    pool: u64,
     spin: Duration,
     open: F,
     ready: oneshot::Sender<Result<R>>,
@@ -221,6 +386,7 @@ fn thread_main<R, F>(
 where
     F: FnOnce() -> Result<(Connection, R)>,
 {
+    POOL.with(|p| p.set(Some(pool)));
     let opened = catch_unwind(AssertUnwindSafe(open)).unwrap_or_else(|p| Err(Error::panicked(p)));
     let (mut conn, extra) = match opened {
         Ok(v) => v,
@@ -241,14 +407,18 @@ where
         return Ok(());
     }
     let mut state = ConnState { conn, savepoints: 0 };
-    if ready.send(Ok(extra)).is_err() {
-        // Nobody is waiting for this connection any more (the open was abandoned).
+    // Nobody may be waiting (an abandoned open, or a replacement thread): then the loop below
+    // ends as soon as every handle is gone.
+    let _ = ready.send(Ok(extra));
+    let Some(rx) = exit.rx.as_ref() else {
         return close(state);
-    }
+    };
     loop {
-        match recv_spinning(&rx, spin) {
+        match recv_spinning(rx, spin) {
             None => return close(state),
-            Some(Msg::Job { task, cancel }) => {
+            // The slot is freed once the command has run (or been skipped).
+            Some(Msg::Job { job, _slot }) => {
+                let Job { task, cancel } = job;
                 if let Some(flag) = &cancel
                     && flag.load(Ordering::Acquire)
                 {
@@ -256,13 +426,25 @@ where
                     continue;
                 }
                 CURRENT_CANCEL.with(|c| *c.borrow_mut() = cancel);
-                task(&mut state);
+                // Commands catch their own panics; this catches what happens around them (a
+                // reply value whose drop panics after its caller left, a panicking tracing
+                // subscriber), so that the thread keeps serving.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(&mut state))) {
+                    tracing::error!(
+                        panic = %Error::panicked(payload),
+                        "a command panicked outside its own guard; the connection keeps serving"
+                    );
+                }
                 CURRENT_CANCEL.with(|c| *c.borrow_mut() = None);
             }
             Some(Msg::Shutdown { join_first, ack }) => {
                 let mut result = Ok(());
                 for handle in join_first {
-                    let joined = handle.join().unwrap_or(Err(Error::ConnectionLost));
+                    // A thread that died (a panic) has no connection left to close.
+                    let joined = handle.join().unwrap_or_else(|_| {
+                        tracing::warn!("a connection thread had died before the pool closed");
+                        Ok(())
+                    });
                     if result.is_ok() {
                         result = joined;
                     }
@@ -276,6 +458,11 @@ where
                     return Ok(());
                 }
                 return result;
+            }
+            Some(Msg::Die) => {
+                // As a panic outside `catch_unwind` would: unwinding drops the connection (and
+                // rolls back whatever it had open), then `exit` marks the thread dead.
+                std::panic::resume_unwind(Box::new("connection thread killed on purpose (test)"));
             }
         }
     }

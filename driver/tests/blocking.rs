@@ -158,7 +158,9 @@ fn blocking_calls_on_multi_thread_workers_do_not_deadlock() {
                                 tx.execute("INSERT INTO t VALUES (?1)", (j,)).unwrap();
                                 tx.commit().unwrap();
                                 let _: i64 = sync_db
-                                    .read_with(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                                    .read_with(|c| {
+                                        Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+                                    })
                                     .unwrap();
                             } else {
                                 let mut tx = db.write().await.unwrap();
@@ -191,9 +193,7 @@ fn blocking_calls_on_a_current_thread_runtime_fail_at_once() {
         common::runtime(false).block_on(async {
             let (_dir, db) = common::fresh(1).await;
             let sync_db = db.blocking();
-            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                sync_db.write().map(drop)
-            }));
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_db.write().map(drop)));
             let payload = match caught {
                 Ok(r) => panic!("a blocking call on a current-thread runtime returned {r:?}"),
                 Err(payload) => payload,
@@ -206,7 +206,8 @@ fn blocking_calls_on_a_current_thread_runtime_fail_at_once() {
             // From the runtime's blocking pool it is fine.
             let sync_db = db.blocking();
             let n = tokio::task::spawn_blocking(move || {
-                sync_db.write_with(|tx| Ok(tx.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")?))?;
+                sync_db
+                    .write_with(|tx| Ok(tx.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")?))?;
                 sync_db.read_with(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?))
             })
             .await

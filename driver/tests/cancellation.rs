@@ -412,7 +412,8 @@ async fn a_cancelled_closure_commits_nothing_afterwards() {
             // A careless closure ignores the error and carries on.
             let _ = tx.execute("INSERT INTO ledger(src, dst, amount) VALUES (0, 1, 999)", []);
             let _ = tx.execute("UPDATE accounts SET balance = balance - 999 WHERE id = 0", []);
-            let _ = tx.execute_batch("CREATE TABLE IF NOT EXISTS leftover(x); INSERT INTO leftover VALUES (1)");
+            let _ =
+                tx.execute_batch("CREATE TABLE IF NOT EXISTS leftover(x); INSERT INTO leftover VALUES (1)");
             Ok(())
         });
         let mut fut = Box::pin(fut);
@@ -454,4 +455,8 @@ async fn a_cancelled_closure_commits_nothing_afterwards() {
         .unwrap();
     assert_eq!(n, 7);
 }
-both_flavours_within!(cancelled_closure, a_cancelled_closure_commits_nothing_afterwards, 60);
+both_flavours_within!(
+    cancelled_closure,
+    a_cancelled_closure_commits_nothing_afterwards,
+    60
+);

@@ -78,7 +78,10 @@ async fn a_dead_reader_is_replaced() {
     // A reader that dies and is never used again: close still closes cleanly.
     assert!(db.kill_connection_for_test(Some(1)));
     db.close().await.unwrap();
-    assert!(!dir.path().join("d.db-wal").exists(), "the writer's close did not checkpoint");
+    assert!(
+        !dir.path().join("d.db-wal").exists(),
+        "the writer's close did not checkpoint"
+    );
     let db = Database::open(&path, common::passphrase("pw"), common::options(2))
         .await
         .unwrap();
@@ -113,10 +116,7 @@ async fn a_panicking_drop_after_the_caller_left() {
         }
         // The caller leaves: the reply (a Bomb) is dropped on the connection thread.
         drop(fut);
-        let n: i64 = db
-            .query_row("SELECT 6 * 7", (), |r| r.get(0))
-            .await
-            .unwrap();
+        let n: i64 = db.query_row("SELECT 6 * 7", (), |r| r.get(0)).await.unwrap();
         assert_eq!(n, 42);
     }
     db.close().await.unwrap();

@@ -17,9 +17,7 @@ async fn closures_that_reenter_their_pool_fail_fast() {
 
     // The blocking API from a write_with closure: the writer waiting for itself.
     let inner = db.clone();
-    let r = db
-        .write_with(move |_| inner.blocking().write().map(drop))
-        .await;
+    let r = db.write_with(move |_| inner.blocking().write().map(drop)).await;
     assert!(matches!(r, Err(Error::Reentrant)), "{r:?}");
     let inner = db.clone();
     let r = db
@@ -34,9 +32,7 @@ async fn closures_that_reenter_their_pool_fail_fast() {
         .await;
     assert!(matches!(r, Err(Error::Reentrant)), "{r:?}");
     let inner = db.clone();
-    let r = db
-        .read_with(move |_| inner.blocking().write().map(drop))
-        .await;
+    let r = db.read_with(move |_| inner.blocking().write().map(drop)).await;
     assert!(matches!(r, Err(Error::Reentrant)), "{r:?}");
 
     // The async API, driven by an executor of the closure's own.
@@ -94,7 +90,11 @@ async fn closures_may_use_another_pool() {
     let (_dir_b, b) = common::fresh(1).await;
     let other = b.clone();
     let n = a
-        .write_with(move |_| other.blocking().read_with(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?)))
+        .write_with(move |_| {
+            other
+                .blocking()
+                .read_with(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?))
+        })
         .await
         .unwrap();
     assert_eq!(n, 42);
