@@ -399,7 +399,7 @@ impl Database {
             };
             // The least busy reader's queue is full: wait for a slot in it, then choose again
             // (under the lock, in case a guard took that reader meanwhile).
-            let slot = wait_on.reserve().await?;
+            let slot = wait_on.reserve(&span).await?;
             reserved = Some((wait_on, slot));
         }
         if let Some(conn) = sent_to {
@@ -417,7 +417,7 @@ impl Database {
         let conn = lease.conn();
         let slot = match conn.try_reserve() {
             Some(slot) => slot,
-            None => conn.reserve().await?,
+            None => conn.reserve(&span).await?,
         };
         conn.send(job, Some(slot)).map_err(|_| Error::ConnectionLost)?;
         let result = reply.into_call(conn).await;
@@ -689,7 +689,9 @@ impl Drop for Lease {
         {
             // Queued before the connection goes back to the pool, so it runs before any command
             // of the next user.
-            conn.fire(|state| state.rollback_if_open());
+            conn.fire(tracing::debug_span!("sqlvault.drop_rollback"), |state| {
+                state.rollback_if_open();
+            });
         }
         if let Some(i) = self.reader {
             let mut conns = self.inner.conns.lock().unwrap_or_else(PoisonError::into_inner);

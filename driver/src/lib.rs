@@ -56,9 +56,14 @@
 //!
 //! ## Tracing
 //!
-//! Spans: `sqlvault.checkout` (waiting for a connection and starting the transaction) with
-//! `sqlvault.queue_wait` inside it, and `sqlvault.statement` (entered on the connection thread
-//! while the statement runs, with its SQL).
+//! Every command gets the same spans. On the caller's side: `sqlvault.checkout` (waiting for a
+//! connection and starting the transaction) with `sqlvault.queue_wait` inside it for a guard or
+//! `write_with`, and `sqlvault.queue_wait` (under the command's span) when a command waits for
+//! a slot in a full queue. Then `sqlvault.queued`, a child of the command's span, open from the
+//! moment the command is queued until its connection thread takes it: the time spent in that
+//! thread's queue. Finally the command's own span (`sqlvault.statement` with its SQL,
+//! `sqlvault.read_with`, `sqlvault.write_with`, `sqlvault.begin`, `sqlvault.commit`,
+//! `sqlvault.drop_rollback`, …), entered on the connection thread while it runs.
 #![forbid(unsafe_code)]
 
 pub mod blocking;

@@ -139,8 +139,7 @@ impl Session {
         }
         let tx_err = tx.clone();
         self.conn()
-            .send_job(Some(cancel.clone()), move |state: &mut ConnState| {
-                let _entered = span.enter();
+            .send_job(Some(cancel.clone()), span, move |state: &mut ConnState| {
                 let streamed = run_guarded(state, |state| {
                     state.require_tx()?;
                     stream_rows(&state.conn, &sql, params, &mut map, &tx)

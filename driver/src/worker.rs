@@ -63,6 +63,8 @@ pub(crate) struct Job {
     task: Task,
     /// Set when the caller no longer wants the result.
     cancel: Option<Arc<AtomicBool>>,
+    /// The command's span, entered on the connection thread while it runs.
+    span: Span,
 }
 
 /// A slot in a connection's queue: the bound on how many commands wait there.
@@ -71,6 +73,9 @@ pub(crate) type QueueSlot = OwnedSemaphorePermit;
 enum Msg {
     Job {
         job: Job,
+        /// `sqlvault.queued`, a child of the command's span: open from the moment the command is
+        /// queued until the connection thread takes it, so it times the wait in the queue.
+        queued: Span,
         /// Released once the command has run. `None` for the few commands that bypass
         /// the bound (the rollback a guard's drop queues, row streams: at most one per guard).
         _slot: Option<QueueSlot>,
@@ -218,11 +223,12 @@ impl ConnHandle {
         Arc::clone(&self.slots).try_acquire_owned().ok()
     }
 
-    /// Waits for a free slot in the queue (first come, first served).
-    pub(crate) async fn reserve(&self) -> Result<QueueSlot> {
+    /// Waits for a free slot in the queue (first come, first served), in a
+    /// `sqlvault.queue_wait` span under `parent`, the command's span.
+    pub(crate) async fn reserve(&self, parent: &Span) -> Result<QueueSlot> {
         Arc::clone(&self.slots)
             .acquire_owned()
-            .instrument(tracing::trace_span!("sqlvault.queue_slot"))
+            .instrument(tracing::trace_span!(parent: parent, "sqlvault.queue_wait", on = "queue slot"))
             .await
             .map_err(|_| Error::ConnectionLost)
     }
@@ -238,7 +244,7 @@ impl ConnHandle {
         self.check_not_reentrant()?;
         let slot = match self.try_reserve() {
             Some(slot) => slot,
-            None => self.reserve().await?,
+            None => self.reserve(&span).await?,
         };
         let (job, reply) = command(interruptible, span, f);
         self.send(job, Some(slot)).map_err(|_| Error::ConnectionLost)?;
@@ -247,11 +253,12 @@ impl ConnHandle {
 
     /// Queues a command nobody waits for (rollbacks of dropped guards). It needs no slot, so a
     /// `Drop` can queue it, and it never waits.
-    pub(crate) fn fire(&self, f: impl FnOnce(&mut ConnState) + Send + 'static) {
+    pub(crate) fn fire(&self, span: Span, f: impl FnOnce(&mut ConnState) + Send + 'static) {
         let _ = self.send(
             Job {
                 task: Box::new(f),
                 cancel: None,
+                span,
             },
             None,
         );
@@ -264,12 +271,14 @@ impl ConnHandle {
     pub(crate) fn send_job(
         &self,
         cancel: Option<Arc<AtomicBool>>,
+        span: Span,
         f: impl FnOnce(&mut ConnState) + Send + 'static,
     ) {
         let _ = self.send(
             Job {
                 task: Box::new(f),
                 cancel,
+                span,
             },
             None,
         );
@@ -277,7 +286,12 @@ impl ConnHandle {
 
     /// Sends a command; gives it back if the thread is gone (and marks the thread dead).
     pub(crate) fn send(&self, job: Job, slot: Option<QueueSlot>) -> std::result::Result<(), Job> {
-        match self.tx.send(Msg::Job { job, _slot: slot }) {
+        let queued = tracing::trace_span!(parent: &job.span, "sqlvault.queued");
+        match self.tx.send(Msg::Job {
+            job,
+            queued,
+            _slot: slot,
+        }) {
             Ok(()) => Ok(()),
             Err(mpsc::SendError(msg)) => {
                 self.alive.store(false, Ordering::Release);
@@ -315,7 +329,6 @@ where
     let cancel = interruptible.then(|| Arc::new(AtomicBool::new(false)));
     let task = move |state: &mut ConnState| {
         let started = Instant::now();
-        let _entered = span.enter();
         let result = run_guarded(state, f);
         tracing::trace!(
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -326,6 +339,7 @@ where
     let job = Job {
         task: Box::new(task),
         cancel: cancel.clone(),
+        span,
     };
     (job, CallReply { rx, cancel })
 }
@@ -417,8 +431,10 @@ where
         match recv_spinning(rx, spin) {
             None => return close(state),
             // The slot is freed once the command has run (or been skipped).
-            Some(Msg::Job { job, _slot }) => {
-                let Job { task, cancel } = job;
+            Some(Msg::Job { job, queued, _slot }) => {
+                // Out of the queue: that wait is over.
+                drop(queued);
+                let Job { task, cancel, span } = job;
                 if let Some(flag) = &cancel
                     && flag.load(Ordering::Acquire)
                 {
@@ -429,7 +445,11 @@ where
                 // Commands catch their own panics; this catches what happens around them (a
                 // reply value whose drop panics after its caller left, a panicking tracing
                 // subscriber), so that the thread keeps serving.
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(&mut state))) {
+                let ran = catch_unwind(AssertUnwindSafe(|| {
+                    let _entered = span.enter();
+                    task(&mut state);
+                }));
+                if let Err(payload) = ran {
                     tracing::error!(
                         panic = %Error::panicked(payload),
                         "a command panicked outside its own guard; the connection keeps serving"
