@@ -122,3 +122,41 @@ async fn a_panicking_drop_after_the_caller_left() {
     db.close().await.unwrap();
 }
 both_flavours_within!(panicking_drop, a_panicking_drop_after_the_caller_left, 60);
+
+/// A connection that dies under a guard: the guard's statements fail with `ConnectionLost`
+/// (its transaction died with the connection), nothing of it is committed, and the next guard
+/// gets a new connection.
+async fn a_connection_dies_under_its_guard() {
+    let (_dir, db) = common::fresh(1).await;
+    db.write_with(|tx| Ok(tx.execute_batch("CREATE TABLE t(x)")?))
+        .await
+        .unwrap();
+    let mut w = db.write().await.unwrap();
+    w.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    let mut r = db.read().await.unwrap();
+    assert!(db.kill_connection_for_test(None));
+    assert!(db.kill_connection_for_test(Some(0)));
+    let err = w.execute("INSERT INTO t VALUES (2)", ()).await.unwrap_err();
+    assert!(matches!(err, sqlvault_driver::Error::ConnectionLost), "{err:?}");
+    assert!(matches!(
+        w.commit().await,
+        Err(sqlvault_driver::Error::ConnectionLost)
+    ));
+    let err = r
+        .query_row("SELECT 1", (), |row| row.get::<_, i64>(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, sqlvault_driver::Error::ConnectionLost), "{err:?}");
+    drop(r);
+    let mut w = db.write().await.unwrap();
+    let n: i64 = w
+        .query_row("SELECT count(*) FROM t", (), |row| row.get(0))
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the dead writer's transaction was committed");
+    w.execute("INSERT INTO t VALUES (3)", ()).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(count(&db).await, 1);
+    db.close().await.unwrap();
+}
+both_flavours_within!(dies_under_guard, a_connection_dies_under_its_guard, 60);
