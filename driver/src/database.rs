@@ -119,6 +119,7 @@ impl Opener {
             pool,
             spin: self.options.spin,
             reply_spin: self.options.reply_spin,
+            adaptive_spin: self.options.adaptive_spin,
             queue_capacity: self.options.queue_capacity,
         }
     }
@@ -172,6 +173,7 @@ impl Database {
                 pool,
                 spin: options.spin,
                 reply_spin: options.reply_spin,
+                adaptive_spin: options.adaptive_spin,
                 queue_capacity: options.queue_capacity,
             };
             let opts = options.clone();

@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::{Instrument, Span};
 
-use crate::call::Call;
+use crate::call::{ADAPTIVE_WINDOW, Adaptive, Call, ReplyWait};
 use crate::connect;
 use crate::{Error, Result};
 
@@ -98,7 +98,8 @@ pub(crate) type Spawned<R> = (ConnHandle, JoinHandle<Result<()>>, oneshot::Recei
 #[derive(Clone)]
 pub(crate) struct ConnHandle {
     tx: mpsc::Sender<Msg>,
-    spin: Duration,
+    /// How callers wait for replies.
+    wait: ReplyWait,
     /// Which pool the thread belongs to (for [`Error::Reentrant`]).
     pool: u64,
     /// Free slots in the thread's queue (a slot is held until its command has run).
@@ -162,6 +163,7 @@ pub(crate) struct SpawnOptions {
     pub(crate) pool: u64,
     pub(crate) spin: Duration,
     pub(crate) reply_spin: Duration,
+    pub(crate) adaptive_spin: bool,
     pub(crate) queue_capacity: usize,
 }
 
@@ -180,13 +182,14 @@ impl ConnHandle {
             rx: Some(rx),
             alive: Arc::clone(&alive),
         };
-        let (pool, spin) = (options.pool, options.spin);
+        let pool = options.pool;
+        let wait = idle_wait(options.spin, options.adaptive_spin);
         let join = thread::Builder::new()
             .name(options.name)
-            .spawn(move || thread_main(exit, pool, spin, open, ready_tx))?;
+            .spawn(move || thread_main(exit, pool, wait, open, ready_tx))?;
         let handle = ConnHandle {
             tx,
-            spin: options.reply_spin,
+            wait: reply_wait(options.reply_spin, options.adaptive_spin),
             pool,
             slots: Arc::new(Semaphore::new(options.queue_capacity)),
             capacity: options.queue_capacity,
@@ -354,7 +357,7 @@ pub(crate) struct CallReply<T> {
 impl<T> CallReply<T> {
     /// The future of the reply, once the command is sent to `conn`.
     pub(crate) fn into_call(self, conn: &ConnHandle) -> Call<T> {
-        Call::new(self.rx, self.cancel, conn.spin)
+        Call::new(self.rx, self.cancel, conn.wait.clone())
     }
 }
 
@@ -393,7 +396,7 @@ pub(crate) fn run_guarded<T>(
 fn thread_main<R, F>(
     exit: Exit,
     pool: u64,
-    spin: Duration,
+    wait: ReplyWait,
     open: F,
     ready: oneshot::Sender<Result<R>>,
 ) -> Result<()>
@@ -428,7 +431,7 @@ where
         return close(state);
     };
     loop {
-        match recv_spinning(rx, spin) {
+        match recv_spinning(rx, &wait) {
             None => return close(state),
             // The slot is freed once the command has run (or been skipped).
             Some(Msg::Job { job, queued, _slot }) => {
@@ -504,35 +507,73 @@ fn close(state: ConnState) -> Result<()> {
     state.conn.close().map_err(|(_, e)| Error::Sqlite(e))
 }
 
-/// Takes the next message, busy-waiting up to `spin` before blocking. `None` once every sender
-/// is gone.
-fn recv_spinning(rx: &mpsc::Receiver<Msg>, spin: Duration) -> Option<Msg> {
+/// How a connection thread waits for its next command: a fixed spin, adaptive spinning, or
+/// none.
+fn idle_wait(spin: Duration, adaptive: bool) -> ReplyWait {
+    if !spin.is_zero() {
+        ReplyWait::Spin(spin)
+    } else if adaptive {
+        ReplyWait::Adaptive(Arc::new(Adaptive::default()))
+    } else {
+        ReplyWait::Park
+    }
+}
+
+/// How the callers of a connection wait for its replies (adaptive state shared among them).
+fn reply_wait(spin: Duration, adaptive: bool) -> ReplyWait {
+    idle_wait(spin, adaptive)
+}
+
+/// Takes the next message, busy-waiting as `wait` says before blocking. `None` once every
+/// sender is gone.
+fn recv_spinning(rx: &mpsc::Receiver<Msg>, wait: &ReplyWait) -> Option<Msg> {
     match rx.try_recv() {
         Ok(m) => return Some(m),
         Err(mpsc::TryRecvError::Disconnected) => return None,
         Err(mpsc::TryRecvError::Empty) => {}
     }
-    if !spin.is_zero() {
-        let start = Instant::now();
-        let mut rounds = 0u32;
-        loop {
-            for _ in 0..32 {
-                std::hint::spin_loop();
-                match rx.try_recv() {
-                    Ok(m) => return Some(m),
-                    Err(mpsc::TryRecvError::Disconnected) => return None,
-                    Err(mpsc::TryRecvError::Empty) => {}
-                }
-            }
-            if start.elapsed() >= spin {
-                break;
-            }
-            rounds += 1;
-            // Past the first few microseconds, let other threads on this core run between polls.
-            if rounds > 8 {
-                thread::yield_now();
+    let spun = match wait {
+        ReplyWait::Park => Err(true),
+        ReplyWait::Spin(spin) => spin_for(rx, *spin),
+        ReplyWait::Adaptive(adaptive) => {
+            if adaptive.should_spin() {
+                let spun = spin_for(rx, ADAPTIVE_WINDOW);
+                // A hit is a message, or the end of the queue: both came while spinning.
+                adaptive.record(!matches!(spun, Err(true)));
+                spun
+            } else {
+                Err(true)
             }
         }
+    };
+    match spun {
+        Ok(m) => Some(m),
+        Err(false) => None,
+        Err(true) => rx.recv().ok(),
     }
-    rx.recv().ok()
+}
+
+/// Busy-waits up to `spin` for a message: `Ok` with it, `Err(false)` once every sender is gone,
+/// `Err(true)` if none came.
+fn spin_for(rx: &mpsc::Receiver<Msg>, spin: Duration) -> std::result::Result<Msg, bool> {
+    let start = Instant::now();
+    let mut rounds = 0u32;
+    loop {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+            match rx.try_recv() {
+                Ok(m) => return Ok(m),
+                Err(mpsc::TryRecvError::Disconnected) => return Err(false),
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+        }
+        if start.elapsed() >= spin {
+            return Err(true);
+        }
+        rounds += 1;
+        // Past the first few microseconds, let other threads on this core run between polls.
+        if rounds > 8 {
+            thread::yield_now();
+        }
+    }
 }
