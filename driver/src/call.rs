@@ -38,7 +38,10 @@ impl Adaptive {
     /// Whether this hand-off should spin.
     pub(crate) fn should_spin(&self) -> bool {
         self.score.load(Ordering::Relaxed) > 0
-            || self.turns.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0
+            || self
+                .turns
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(PROBE_EVERY)
     }
 
     /// Records whether a spin caught its hand-off.
