@@ -94,14 +94,24 @@ fn sequential(c: &mut Criterion) {
     });
 
     // The previous default: no spinning at all (both sides park at once).
-    let parked = open_with(&rt, dir.path(), "park.db", Options::new().readers(2).adaptive_spin(false));
+    let parked = open_with(
+        &rt,
+        dir.path(),
+        "park.db",
+        Options::new().readers(2).adaptive_spin(false),
+    );
     group.bench_function("sqlvault_query_row_park", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();
                 for i in 0..iters {
                     let k = (i as i64 * 7919) % ROWS;
-                    black_box(parked.query_row(SELECT, (k,), |r| r.get::<_, i64>(0)).await.unwrap());
+                    black_box(
+                        parked
+                            .query_row(SELECT, (k,), |r| r.get::<_, i64>(0))
+                            .await
+                            .unwrap(),
+                    );
                 }
                 start.elapsed()
             })

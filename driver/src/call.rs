@@ -4,7 +4,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -23,8 +24,9 @@ const MAX_SCORE: u32 = 8;
 
 /// Adaptive spinning: spin before parking only while recent spins caught the hand-off.
 ///
-/// A spin that catches its message within [`ADAPTIVE_WINDOW`] is a hit and keeps spinning on;
-/// a miss stops it. While stopped, one hand-off in [`PROBE_EVERY`] spins anyway, as a probe. On
+/// Spinning needs a free core: while more threads are runnable than there are cores, nobody
+/// spins. Otherwise, a spin that catches its message within [`ADAPTIVE_WINDOW`] is a hit and
+/// keeps spinning on; a miss stops it. While stopped, one hand-off in [`PROBE_EVERY`] spins anyway, as a probe. On
 /// idle cores, where a parked thread's wake-up costs tens of microseconds, nearly every spin
 /// hits and both hand-offs of a call cost a few microseconds; when the cores are busy the
 /// other side cannot run while we spin, spins miss and the thread parks, as without spinning.
@@ -35,8 +37,13 @@ pub(crate) struct Adaptive {
 }
 
 impl Adaptive {
-    /// Whether this hand-off should spin.
+    /// Whether this hand-off should spin: recent spins paid (or it is a probe's turn) and
+    /// every runnable thread has a core.
     pub(crate) fn should_spin(&self) -> bool {
+        self.wants_to_spin() && cores_free()
+    }
+
+    fn wants_to_spin(&self) -> bool {
         self.score.load(Ordering::Relaxed) > 0
             || self
                 .turns
@@ -67,6 +74,52 @@ fn caller_may_spin() -> bool {
             metrics.num_alive_tasks() <= metrics.num_workers()
         }
     }
+}
+
+/// How often the machine's run queue is sampled, at most.
+const LOAD_SAMPLE_EVERY: Duration = Duration::from_millis(1);
+
+/// When the run queue was last sampled (µs since [`epoch`]), and how many threads were
+/// runnable then.
+static LOAD_SAMPLED_AT: AtomicU64 = AtomicU64::new(0);
+static RUNNABLE: AtomicU32 = AtomicU32::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn cores() -> u32 {
+    static CORES: OnceLock<u32> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    })
+}
+
+/// Whether every runnable thread of the machine has a core, so that a spinning thread takes
+/// nobody's: the number of runnable threads (the fourth field of Linux's `/proc/loadavg`,
+/// the spinner included) is at most the number of cores. Sampled at most once a millisecond
+/// for the whole process; where the file does not exist, the cores count as free and only the
+/// hits and misses of [`Adaptive`] decide.
+fn cores_free() -> bool {
+    let now = u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX);
+    let last = LOAD_SAMPLED_AT.load(Ordering::Relaxed);
+    let every = u64::try_from(LOAD_SAMPLE_EVERY.as_micros()).unwrap_or(u64::MAX);
+    if (last == 0 || now.saturating_sub(last) >= every)
+        && LOAD_SAMPLED_AT
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        RUNNABLE.store(runnable_threads().unwrap_or(0), Ordering::Relaxed);
+    }
+    RUNNABLE.load(Ordering::Relaxed) <= cores()
+}
+
+/// Runnable threads right now, from `/proc/loadavg` ("0.52 0.58 0.59 3/467 12345").
+fn runnable_threads() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let field = text.split_whitespace().nth(3)?;
+    field.split('/').next()?.parse().ok()
 }
 
 /// How the caller of one connection waits for its replies.

@@ -50,9 +50,9 @@
 //! A call costs two cross-thread hand-offs: the command to the connection thread and the
 //! reply back. [`Database::read_with`] adds nothing to that: a closure is a whole transaction
 //! in one command, so it is queued directly on the least busy reader that no guard holds,
-//! without waiting for a lease. Both sides can busy-wait before sleeping
-//! ([`Options::spin`], [`Options::reply_spin`]); that helps only with idle cores and is off by
-//! default.
+//! without waiting for a lease. By default both sides spin briefly before sleeping, but only
+//! while a core is free and recent spins paid ([`Options::adaptive_spin`]); fixed spins can be
+//! set instead ([`Options::spin`], [`Options::reply_spin`]).
 //!
 //! ## Tracing
 //!
