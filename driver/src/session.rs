@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Params, Row};
@@ -132,12 +132,17 @@ impl Session {
         let span = tracing::debug_span!("sqlvault.statement", op = "query", sql = %sql);
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let cancel = Arc::new(AtomicBool::new(false));
+        // Set once the query has ended and said so (last rows or an error sent): a channel that
+        // closes without it means the connection thread died, not that the rows ran out.
+        let finished = Arc::new(AtomicBool::new(false));
         if let Err(e) = self.conn().check_not_reentrant() {
             // Reading the rows here would wait on a connection thread from one of them.
             let _ = tx.try_send(Err(e));
-            return RowStream::new(rx, cancel);
+            finished.store(true, Ordering::Release);
+            return RowStream::new(rx, cancel, finished);
         }
         let tx_err = tx.clone();
+        let done = Arc::clone(&finished);
         self.conn()
             .send_job(Some(cancel.clone()), span, move |state: &mut ConnState| {
                 let streamed = run_guarded(state, |state| {
@@ -147,8 +152,9 @@ impl Session {
                 if let Err(e) = streamed {
                     let _ = tx_err.blocking_send(Err(e));
                 }
+                done.store(true, Ordering::Release);
             });
-        RowStream::new(rx, cancel)
+        RowStream::new(rx, cancel, finished)
     }
 }
 

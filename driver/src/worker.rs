@@ -408,7 +408,10 @@ where
     let (mut conn, extra) = match opened {
         Ok(v) => v,
         Err(e) => {
-            let _ = ready.send(Err(e));
+            // Nobody waits for a replacement's open: say why it failed.
+            if let Err(Err(e)) = ready.send(Err(e)) {
+                tracing::error!(error = %e, "a connection thread could not open its connection");
+            }
             return Ok(());
         }
     };

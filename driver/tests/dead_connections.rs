@@ -147,6 +147,15 @@ async fn a_connection_dies_under_its_guard() {
         .await
         .unwrap_err();
     assert!(matches!(err, sqlvault_driver::Error::ConnectionLost), "{err:?}");
+    // A stream on the dead connection fails; it does not look like an empty result.
+    let rows = r
+        .query("SELECT 1", (), |row| row.get::<_, i64>(0))
+        .collect_vec()
+        .await;
+    assert!(
+        matches!(rows, Err(sqlvault_driver::Error::ConnectionLost)),
+        "{rows:?}"
+    );
     drop(r);
     let mut w = db.write().await.unwrap();
     let n: i64 = w
