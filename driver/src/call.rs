@@ -79,10 +79,8 @@ fn caller_may_spin() -> bool {
 /// How often the machine's run queue is sampled, at most.
 const LOAD_SAMPLE_EVERY: Duration = Duration::from_millis(1);
 
-/// When the run queue was last sampled (µs since [`epoch`]), and how many threads were
-/// runnable then.
+/// When the run queue was last sampled (µs since [`epoch`]).
 static LOAD_SAMPLED_AT: AtomicU64 = AtomicU64::new(0);
-static RUNNABLE: AtomicU32 = AtomicU32::new(0);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -96,13 +94,38 @@ fn cores() -> u32 {
     })
 }
 
-/// Whether every runnable thread of the machine has a core, so that a spinning thread takes
-/// nobody's: the number of runnable threads (the fourth field of Linux's `/proc/loadavg`,
-/// the spinner included) is at most the number of cores. Sampled at most once a millisecond
-/// for the whole process; where the file does not exist, the cores count as free and only the
-/// hits and misses of [`Adaptive`] decide.
-fn cores_free() -> bool {
-    let now = u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX);
+/// How many consecutive samples must find every runnable thread on a core before anyone spins.
+const FREE_SAMPLES: u32 = 2;
+/// How long nobody spins after a sample found the cores busy or a spinner was preempted.
+const COOL_DOWN: Duration = Duration::from_millis(5);
+/// A gap this long between two polls of a spin means the spinner lost its core.
+const PREEMPTED: Duration = Duration::from_micros(20);
+
+/// Consecutive samples that found the cores free, and until when (µs since [`epoch`]) nobody
+/// spins.
+static FREE_STREAK: AtomicU32 = AtomicU32::new(0);
+static COOL_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+fn now_us() -> u64 {
+    u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Nobody spins for a while: the cores are busy, or a spinner was just preempted (spinning
+/// then takes the core that the thread it waits for needs).
+pub(crate) fn cool_down() {
+    FREE_STREAK.store(0, Ordering::Relaxed);
+    let until = now_us().saturating_add(u64::try_from(COOL_DOWN.as_micros()).unwrap_or(u64::MAX));
+    COOL_UNTIL.store(until, Ordering::Relaxed);
+}
+
+/// Whether every runnable thread of the machine has had a core for a while, so that a spinning
+/// thread takes nobody's: the number of runnable threads (the fourth field of Linux's
+/// `/proc/loadavg`, the spinner included) was at most the number of cores in the last
+/// [`FREE_SAMPLES`] samples, and no spinner was preempted in the last [`COOL_DOWN`]. Sampled at
+/// most once a millisecond for the whole process; where the file does not exist, the cores
+/// count as free and only preemption and the hits and misses of [`Adaptive`] decide.
+pub(crate) fn cores_free() -> bool {
+    let now = now_us();
     let last = LOAD_SAMPLED_AT.load(Ordering::Relaxed);
     let every = u64::try_from(LOAD_SAMPLE_EVERY.as_micros()).unwrap_or(u64::MAX);
     if (last == 0 || now.saturating_sub(last) >= every)
@@ -110,9 +133,39 @@ fn cores_free() -> bool {
             .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
-        RUNNABLE.store(runnable_threads().unwrap_or(0), Ordering::Relaxed);
+        match runnable_threads() {
+            Some(n) if n > cores() => cool_down(),
+            _ => {
+                let _ = FREE_STREAK.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    Some(s.saturating_add(1))
+                });
+            }
+        }
     }
-    RUNNABLE.load(Ordering::Relaxed) <= cores()
+    FREE_STREAK.load(Ordering::Relaxed) >= FREE_SAMPLES && now >= COOL_UNTIL.load(Ordering::Relaxed)
+}
+
+/// Tracks a spin's polls: `false` (and a cool-down) once the spinner has lost its core.
+pub(crate) struct SpinClock {
+    last: Instant,
+}
+
+impl SpinClock {
+    pub(crate) fn start() -> SpinClock {
+        SpinClock { last: Instant::now() }
+    }
+
+    /// Called between rounds of polling; `false` if this spin should stop.
+    pub(crate) fn still_on_core(&mut self) -> bool {
+        let now = Instant::now();
+        let gap = now.duration_since(self.last);
+        self.last = now;
+        if gap >= PREEMPTED {
+            cool_down();
+            return false;
+        }
+        true
+    }
 }
 
 /// Runnable threads right now, from `/proc/loadavg` ("0.52 0.58 0.59 3/467 12345").
@@ -185,6 +238,7 @@ fn spin_recv<T>(rx: &mut oneshot::Receiver<Result<T>>, spin: Duration) -> Option
         return None;
     }
     let start = Instant::now();
+    let mut clock = SpinClock::start();
     loop {
         for _ in 0..32 {
             match rx.try_recv() {
@@ -193,7 +247,7 @@ fn spin_recv<T>(rx: &mut oneshot::Receiver<Result<T>>, spin: Duration) -> Option
                 Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
             }
         }
-        if start.elapsed() >= spin {
+        if start.elapsed() >= spin || !clock.still_on_core() {
             return None;
         }
     }

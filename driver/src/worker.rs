@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::{Instrument, Span};
 
-use crate::call::{ADAPTIVE_WINDOW, Adaptive, Call, ReplyWait};
+use crate::call::{ADAPTIVE_WINDOW, Adaptive, Call, ReplyWait, SpinClock};
 use crate::connect;
 use crate::{Error, Result};
 
@@ -539,13 +539,19 @@ fn recv_spinning(rx: &mpsc::Receiver<Msg>, wait: &ReplyWait) -> Option<Msg> {
         ReplyWait::Park => Err(true),
         ReplyWait::Spin(spin) => spin_for(rx, *spin),
         ReplyWait::Adaptive(adaptive) => {
-            if adaptive.should_spin() {
+            let spun = if adaptive.should_spin() {
                 let spun = spin_for(rx, ADAPTIVE_WINDOW);
                 // A hit is a message, or the end of the queue: both came while spinning.
                 adaptive.record(!matches!(spun, Err(true)));
                 spun
             } else {
                 Err(true)
+            };
+            match spun {
+                // Yielding while other threads want the cores would put this thread at the
+                // back of the queue, far from the wake-up a parked thread gets.
+                Err(true) if crate::call::cores_free() => snooze(rx),
+                other => other,
             }
         }
     };
@@ -556,10 +562,37 @@ fn recv_spinning(rx: &mpsc::Receiver<Msg>, wait: &ReplyWait) -> Option<Msg> {
     }
 }
 
+/// The short back-off before parking that crossbeam's channels do (and std's do not): a
+/// microsecond of spinning, then a few `yield_now`s, which cost nothing when other threads
+/// want the core and catch a command that follows its predecessor's reply closely when
+/// nobody does. Same results as [`spin_for`].
+fn snooze(rx: &mpsc::Receiver<Msg>) -> std::result::Result<Msg, bool> {
+    for step in 0..=SNOOZE_STEPS {
+        if step <= SPIN_STEPS {
+            for _ in 0..(1u32 << step) {
+                std::hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(false),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+    }
+    Err(true)
+}
+
+/// [`snooze`]: steps that spin `2^step` times, and the last step (the others yield).
+const SPIN_STEPS: u32 = 6;
+const SNOOZE_STEPS: u32 = 10;
+
 /// Busy-waits up to `spin` for a message: `Ok` with it, `Err(false)` once every sender is gone,
 /// `Err(true)` if none came.
 fn spin_for(rx: &mpsc::Receiver<Msg>, spin: Duration) -> std::result::Result<Msg, bool> {
     let start = Instant::now();
+    let mut clock = SpinClock::start();
     let mut rounds = 0u32;
     loop {
         for _ in 0..32 {
@@ -571,6 +604,10 @@ fn spin_for(rx: &mpsc::Receiver<Msg>, spin: Duration) -> std::result::Result<Msg
             }
         }
         if start.elapsed() >= spin {
+            return Err(true);
+        }
+        if !clock.still_on_core() {
+            // Preempted: whatever we wait for needs the core more than we do.
             return Err(true);
         }
         rounds += 1;
