@@ -30,13 +30,17 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn open(rt: &tokio::runtime::Runtime, dir: &std::path::Path, readers: usize) -> Database {
+    open_with(rt, dir, "bench.db", Options::new().readers(readers))
+}
+
+/// Opens (and fills) `name` in `dir` with `options` plus the bench's settings.
+fn open_with(rt: &tokio::runtime::Runtime, dir: &std::path::Path, name: &str, options: Options) -> Database {
     let key = Key::Raw(MasterKey::from_bytes([7; 32]));
-    let options = Options::new()
-        .readers(readers)
+    let options = options
         .synchronous(Synchronous::Normal)
         .argon2(Argon2Params::INSECURE_FOR_TESTS);
     rt.block_on(async {
-        let db = Database::open(dir.join("bench.db"), key, options).await.unwrap();
+        let db = Database::open(dir.join(name), key, options).await.unwrap();
         db.write_with(|tx| {
             tx.execute_batch("CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")?;
             let mut st = tx.prepare("INSERT OR REPLACE INTO kv VALUES (?1, ?2)")?;
@@ -88,6 +92,32 @@ fn sequential(c: &mut Criterion) {
             })
         })
     });
+
+    // The previous default: no spinning at all (both sides park at once).
+    let parked = open_with(
+        &rt,
+        dir.path(),
+        "park.db",
+        Options::new().readers(2).adaptive_spin(false),
+    );
+    group.bench_function("sqlvault_query_row_park", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let k = (i as i64 * 7919) % ROWS;
+                    black_box(
+                        parked
+                            .query_row(SELECT, (k,), |r| r.get::<_, i64>(0))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                start.elapsed()
+            })
+        })
+    });
+    rt.block_on(parked.close()).unwrap();
 
     group.bench_function("sqlvault_read_tx_query_row", |b| {
         b.iter_custom(|iters| {

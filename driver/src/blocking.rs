@@ -2,8 +2,24 @@
 //!
 //! Every call parks the calling thread until the connection thread answers. The types mirror
 //! the async ones and share their semantics: [`Database::write`] queues with async writers in
-//! one FIFO queue, dropping a guard rolls back, and so on. Do not call these from inside an async
-//! task: they block the runtime's thread (use the async API there).
+//! one FIFO queue, dropping a guard rolls back, and so on.
+//!
+//! ## Inside a tokio runtime
+//!
+//! Prefer the async API there, but a blocking call never deadlocks the runtime:
+//!
+//! - On a **multi-thread** runtime's worker, each call goes through
+//!   [`tokio::task::block_in_place`], which first hands the worker's other tasks to a new worker
+//!   thread, so the tasks this call may be waiting for (another holder of the writer) keep
+//!   running. It costs a thread hand-over per call.
+//! - On a **current-thread** runtime's own thread (inside `block_on` or one of its tasks)
+//!   blocking would stop every task of the runtime, so every call **panics at once** with a
+//!   message that says so (tokio's `block_in_place` panic message is printed first). Use
+//!   [`tokio::task::spawn_blocking`] there: the runtime's blocking pool is fine, as is any thread
+//!   that merely entered a runtime.
+//! - From inside the pool's own closures (`read_with`, `write_with`, row closures) every call on
+//!   the same pool fails with [`Error::Reentrant`](crate::Error::Reentrant) instead of waiting
+//!   on the thread it blocks.
 //!
 //! ```
 //! use sqlvault_driver::{Argon2Params, Key, Options, Passphrase, blocking::Database};

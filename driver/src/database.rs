@@ -1,12 +1,13 @@
 //! The pool: one writer connection, N read-only readers, each on its own thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use sqlvault_crypto::Key;
+use sqlvault_vfs::DatabaseKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::Instrument;
 
@@ -14,7 +15,7 @@ use crate::blocking;
 use crate::connect;
 use crate::session::{Kind, Session};
 use crate::transaction::{ReadTx, WriteTx};
-use crate::worker::{ConnHandle, ConnState};
+use crate::worker::{self, ConnHandle, ConnState, QueueSlot, SpawnOptions};
 use crate::{Error, Options, Result};
 
 /// An open sqlvault database: a pool of one writer and several readers.
@@ -51,50 +52,101 @@ pub struct Database {
 
 pub(crate) struct Inner {
     path: PathBuf,
-    writer: ConnHandle,
-    readers: Vec<Reader>,
+    /// Tells this pool's connection threads apart from every other thread (re-entrancy).
+    pool: u64,
+    /// What it takes to start a connection again (replacing one whose thread died).
+    opener: Opener,
+    reader_count: usize,
     write_permits: Arc<Semaphore>,
     read_permits: Arc<Semaphore>,
-    /// Which readers guards hold. Closures are queued only on readers no guard holds, and the
-    /// choice and the send happen under this lock, so a closure never lands inside a guard's
-    /// transaction.
-    reader_state: Mutex<ReaderState>,
+    /// The connections, and which readers guards hold. Closures are queued only on readers no
+    /// guard holds, and the choice and the send happen under this lock, so a closure never lands
+    /// inside a guard's transaction.
+    conns: Mutex<Conns>,
     closed: AtomicBool,
-    threads: Mutex<Option<Threads>>,
 }
 
-struct Reader {
-    conn: ConnHandle,
-    /// Closures queued on this reader and not yet finished.
-    queued: Arc<AtomicUsize>,
+/// How to start a connection thread of this pool.
+struct Opener {
+    path: PathBuf,
+    key: DatabaseKey,
+    options: Options,
 }
 
-struct ReaderState {
+struct Conns {
+    writer: Conn,
+    readers: Vec<Conn>,
     /// Readers no guard holds; the last one returned is handed out first (its thread is the
     /// most likely to still be spinning, awake).
     idle: Vec<usize>,
     leased: Vec<bool>,
+    /// Set once every thread has been sent its shutdown.
+    shut_down: bool,
 }
 
-/// Counts a closure as queued on a reader until the job is done or dropped unrun.
-struct Queued(Arc<AtomicUsize>);
+/// One connection thread of the pool.
+struct Conn {
+    handle: ConnHandle,
+    join: Option<JoinHandle<Result<()>>>,
+}
 
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+impl Conn {
+    fn new((handle, join): (ConnHandle, JoinHandle<Result<()>>)) -> Conn {
+        Conn {
+            handle,
+            join: Some(join),
+        }
     }
 }
 
-struct Threads {
-    writer: JoinHandle<Result<()>>,
-    readers: Vec<JoinHandle<Result<()>>>,
+/// Which connection.
+#[derive(Clone, Copy, Debug)]
+enum Which {
+    Writer,
+    Reader(usize),
+}
+
+/// Pool ids, for [`Error::Reentrant`].
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+
+impl Opener {
+    fn spawn_options(&self, which: Which, pool: u64) -> SpawnOptions {
+        SpawnOptions {
+            name: match which {
+                Which::Writer => "sqlvault-writer".to_owned(),
+                Which::Reader(i) => format!("sqlvault-reader-{i}"),
+            },
+            pool,
+            spin: self.options.spin,
+            reply_spin: self.options.reply_spin,
+            adaptive_spin: self.options.adaptive_spin,
+            queue_capacity: self.options.queue_capacity,
+        }
+    }
+
+    /// Starts a replacement for a connection whose thread died. It opens on its own thread;
+    /// commands queued meanwhile run once it is open.
+    fn respawn(&self, which: Which, pool: u64) -> Result<Conn> {
+        let (path, key, options) = (self.path.clone(), self.key.clone(), self.options.clone());
+        let spawned = match which {
+            Which::Writer => ConnHandle::spawn(self.spawn_options(which, pool), move || {
+                Ok((connect::open_writer(&path, &key, &options)?, ()))
+            })?,
+            Which::Reader(_) => ConnHandle::spawn(self.spawn_options(which, pool), move || {
+                Ok((connect::open_reader(&path, &key, &options)?, ()))
+            })?,
+        };
+        tracing::warn!(connection = ?which, "a connection thread died; started a new one");
+        let (handle, join, _ready) = spawned;
+        Ok(Conn::new((handle, join)))
+    }
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("path", &self.inner.path)
-            .field("readers", &self.inner.readers.len())
+            .field("readers", &self.inner.reader_count)
             .finish_non_exhaustive()
     }
 }
@@ -115,68 +167,75 @@ impl Database {
         let path = path.as_ref().to_path_buf();
         let span = tracing::debug_span!("sqlvault.open", path = %path.display(), readers = options.readers);
         async move {
+            let pool = NEXT_POOL.fetch_add(1, Ordering::Relaxed);
+            let spawn_options = |name: String| SpawnOptions {
+                name,
+                pool,
+                spin: options.spin,
+                reply_spin: options.reply_spin,
+                adaptive_spin: options.adaptive_spin,
+                queue_capacity: options.queue_capacity,
+            };
             let opts = options.clone();
             let wpath = path.clone();
-            let (writer, writer_join, ready) = ConnHandle::spawn(
-                "sqlvault-writer".to_owned(),
-                options.spin,
-                options.reply_spin,
-                move || {
+            let (writer, writer_join, ready) =
+                ConnHandle::spawn(spawn_options("sqlvault-writer".to_owned()), move || {
                     let db_key = connect::resolve_key(&wpath, &key, opts.argon2, opts.kdf_limits)?;
                     let conn = connect::open_writer(&wpath, &db_key, &opts)?;
                     Ok((conn, db_key))
-                },
-            )?;
-            let db_key = ready.await.unwrap_or(Err(Error::ConnectionLost))?;
+                })?;
+            let writer = Conn::new((writer, writer_join));
+            let db_key = match ready.await.unwrap_or(Err(Error::ConnectionLost)) {
+                Ok(key) => key,
+                Err(e) => {
+                    writer.handle.shutdown(Vec::new(), None);
+                    return Err(e);
+                }
+            };
 
             let mut readers = Vec::with_capacity(options.readers);
-            let mut reader_joins = Vec::with_capacity(options.readers);
             let mut pending = Vec::with_capacity(options.readers);
-            let mut spawn_error = None;
+            let mut first_error = None;
             for i in 0..options.readers {
                 let (opts, rpath, rkey) = (options.clone(), path.clone(), db_key.clone());
-                match ConnHandle::spawn(
-                    format!("sqlvault-reader-{i}"),
-                    options.spin,
-                    options.reply_spin,
-                    move || Ok((connect::open_reader(&rpath, &rkey, &opts)?, ())),
-                ) {
-                    Ok((conn, join, ready)) => {
-                        readers.push(Reader {
-                            conn,
-                            queued: Arc::new(AtomicUsize::new(0)),
-                        });
-                        reader_joins.push(join);
+                match ConnHandle::spawn(spawn_options(format!("sqlvault-reader-{i}")), move || {
+                    Ok((connect::open_reader(&rpath, &rkey, &opts)?, ()))
+                }) {
+                    Ok((handle, join, ready)) => {
+                        readers.push(Conn::new((handle, join)));
                         pending.push(ready);
                     }
                     Err(e) => {
-                        spawn_error = Some(e);
+                        first_error = Some(e);
                         break;
                     }
                 }
             }
-            drop(db_key);
-            let mut first_error = spawn_error;
             for ready in pending {
                 if let Err(e) = ready.await.unwrap_or(Err(Error::ConnectionLost)) {
                     first_error.get_or_insert(e);
                 }
             }
+            let reader_count = readers.len();
             let inner = Inner {
-                path,
-                writer,
-                reader_state: Mutex::new(ReaderState {
-                    idle: (0..readers.len()).rev().collect(),
-                    leased: vec![false; readers.len()],
+                path: path.clone(),
+                pool,
+                opener: Opener {
+                    path,
+                    key: db_key,
+                    options,
+                },
+                reader_count,
+                conns: Mutex::new(Conns {
+                    writer,
+                    idle: (0..reader_count).rev().collect(),
+                    leased: vec![false; reader_count],
+                    readers,
+                    shut_down: false,
                 }),
-                read_permits: Arc::new(Semaphore::new(readers.len())),
+                read_permits: Arc::new(Semaphore::new(reader_count)),
                 write_permits: Arc::new(Semaphore::new(1)),
-                readers,
                 closed: AtomicBool::new(false),
-                threads: Mutex::new(Some(Threads {
-                    writer: writer_join,
-                    readers: reader_joins,
-                })),
             };
             if let Some(e) = first_error {
                 // Dropping `inner` shuts down whatever threads did start.
@@ -295,42 +354,77 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut ConnState) -> Result<T> + Send + 'static,
     {
-        let queued = {
-            let state = self
-                .inner
-                .reader_state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if self.inner.closed.load(Ordering::SeqCst) {
-                return Err(Error::Closed);
-            }
-            let pick = (0..self.inner.readers.len())
-                .filter(|&i| !state.leased[i])
-                .min_by_key(|&i| self.inner.readers[i].queued.load(Ordering::Relaxed));
-            match pick {
-                Some(i) => {
-                    let reader = &self.inner.readers[i];
-                    reader.queued.fetch_add(1, Ordering::Relaxed);
-                    let count = Queued(Arc::clone(&reader.queued));
-                    Ok(reader.conn.call(true, span, move |state: &mut ConnState| {
-                        let _count = count;
-                        unit(state)
-                    }))
+        let inner = &self.inner;
+        inner.check_not_reentrant()?;
+        let (job, reply) = worker::command(true, span.clone(), unit);
+        let mut job = Some(job);
+        // A slot in the chosen reader's queue, when we had to wait for one.
+        let mut reserved: Option<(ConnHandle, QueueSlot)> = None;
+        let mut sent_to: Option<ConnHandle> = None;
+        loop {
+            let wait_on = {
+                let mut conns = inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
+                if inner.closed.load(Ordering::SeqCst) || conns.shut_down {
+                    return Err(Error::Closed);
                 }
-                None => Err((unit, span)),
-            }
-        };
-        match queued {
-            Ok(call) => call.await,
-            Err((unit, span)) => {
-                let lease = self
-                    .inner
-                    .checkout(Kind::Read)
-                    .instrument(tracing::debug_span!(parent: &span, "sqlvault.checkout", kind = "read"))
-                    .await?;
-                lease.conn().call(true, span, unit).await
-            }
+                conns.replace_dead_idle_readers(inner);
+                // The least busy (fewest commands queued or running); the first of equals.
+                let pick = (0..conns.readers.len())
+                    .filter(|&i| !conns.leased[i] && conns.readers[i].handle.is_alive())
+                    .min_by_key(|&i| conns.readers[i].handle.busy());
+                let Some(i) = pick else {
+                    break;
+                };
+                let reader = &conns.readers[i];
+                let slot = match reserved.take() {
+                    Some((handle, slot)) if handle.same_thread(&reader.handle) => Some(slot),
+                    _ => reader.handle.try_reserve(),
+                };
+                match (slot, job.take()) {
+                    (Some(slot), Some(j)) => match reader.handle.send(j, Some(slot)) {
+                        Ok(()) => {
+                            sent_to = Some(reader.handle.clone());
+                            break;
+                        }
+                        // The thread died just now: the loop replaces it and tries again.
+                        Err(j) => {
+                            job = Some(j);
+                            continue;
+                        }
+                    },
+                    (None, j) => {
+                        job = j;
+                        reader.handle.clone()
+                    }
+                    (Some(_), None) => return Err(Error::ConnectionLost),
+                }
+            };
+            // The least busy reader's queue is full: wait for a slot in it, then choose again
+            // (under the lock, in case a guard took that reader meanwhile).
+            let slot = wait_on.reserve(&span).await?;
+            reserved = Some((wait_on, slot));
         }
+        if let Some(conn) = sent_to {
+            return reply.into_call(&conn).await;
+        }
+        // Guards hold every reader: wait for one, like a guard.
+        drop(reserved);
+        let Some(job) = job else {
+            return Err(Error::ConnectionLost);
+        };
+        let lease = inner
+            .checkout(Kind::Read)
+            .instrument(tracing::debug_span!(parent: &span, "sqlvault.checkout", kind = "read"))
+            .await?;
+        let conn = lease.conn();
+        let slot = match conn.try_reserve() {
+            Some(slot) => slot,
+            None => conn.reserve(&span).await?,
+        };
+        conn.send(job, Some(slot)).map_err(|_| Error::ConnectionLost)?;
+        let result = reply.into_call(conn).await;
+        drop(lease);
+        result
     }
 
     /// Runs `f` in a write transaction on the writer thread, in one trip: `BEGIN IMMEDIATE`,
@@ -374,7 +468,33 @@ impl Database {
 
     /// How many reader connections the pool has.
     pub fn reader_count(&self) -> usize {
-        self.inner.readers.len()
+        self.inner.reader_count
+    }
+
+    /// Test support, not part of the API: makes a connection thread (a reader by index, or the
+    /// writer for `None`) die as a panic outside the driver's `catch_unwind` would, and waits
+    /// until it has. `false` if there is no such connection or it was still alive after 5 s.
+    #[doc(hidden)]
+    pub fn kill_connection_for_test(&self, reader: Option<usize>) -> bool {
+        let handle = {
+            let conns = self.inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
+            match reader {
+                None => conns.writer.handle.clone(),
+                Some(i) => match conns.readers.get(i) {
+                    Some(r) => r.handle.clone(),
+                    None => return false,
+                },
+            }
+        };
+        handle.kill();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while handle.is_alive() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
     }
 
     /// Closes the pool: no new transactions start (they fail with [`Error::Closed`]), the ones
@@ -385,11 +505,13 @@ impl Database {
     /// for it. Calling `close` again returns `Ok`.
     ///
     /// # Errors
-    /// The first error any connection reported while closing.
+    /// The first error any connection reported while closing; [`Error::Reentrant`] from one of
+    /// the pool's own connection threads.
     pub async fn close(&self) -> Result<()> {
         let inner = &self.inner;
+        inner.check_not_reentrant()?;
         inner.closed.store(true, Ordering::SeqCst);
-        let readers = u32::try_from(inner.readers.len()).map_err(|_| Error::InvalidOptions("readers"))?;
+        let readers = u32::try_from(inner.reader_count).map_err(|_| Error::InvalidOptions("readers"))?;
         // Wait until every transaction has ended: each holds a permit.
         let writer_permit = inner.write_permits.acquire_many(1).await;
         let reader_permits = inner.read_permits.acquire_many(readers).await;
@@ -425,8 +547,48 @@ fn end_unit(state: &mut ConnState, ok: bool) -> Result<()> {
     Ok(())
 }
 
+impl Conns {
+    /// Replaces the connection `which` if its thread has died.
+    fn replace_if_dead(&mut self, which: Which, inner: &Inner) -> Result<()> {
+        let conn = match which {
+            Which::Writer => &mut self.writer,
+            Which::Reader(i) => match self.readers.get_mut(i) {
+                Some(conn) => conn,
+                None => return Err(Error::ConnectionLost),
+            },
+        };
+        if conn.handle.is_alive() {
+            return Ok(());
+        }
+        let replacement = inner.opener.respawn(which, inner.pool)?;
+        // The old thread has exited or is exiting: leave it to finish alone.
+        drop(std::mem::replace(conn, replacement));
+        Ok(())
+    }
+
+    /// Replaces every reader that no guard holds and whose thread has died.
+    fn replace_dead_idle_readers(&mut self, inner: &Inner) {
+        for i in 0..self.readers.len() {
+            if !self.leased[i]
+                && !self.readers[i].handle.is_alive()
+                && let Err(e) = self.replace_if_dead(Which::Reader(i), inner)
+            {
+                tracing::error!(error = %e, reader = i, "could not replace a dead reader");
+            }
+        }
+    }
+}
+
 impl Inner {
+    fn check_not_reentrant(&self) -> Result<()> {
+        if worker::on_pool_thread(self.pool) {
+            return Err(Error::Reentrant);
+        }
+        Ok(())
+    }
+
     async fn checkout(self: &Arc<Self>, kind: Kind) -> Result<Lease> {
+        self.check_not_reentrant()?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -443,40 +605,54 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
-        let slot = match kind {
-            Kind::Write => Slot::Writer,
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        let (which, reader) = match kind {
+            Kind::Write => (Which::Writer, None),
             Kind::Read => {
-                let mut state = self.reader_state.lock().unwrap_or_else(PoisonError::into_inner);
                 // A permit is only released after its reader is back in the idle list.
-                let i = state.idle.pop().ok_or(Error::ConnectionLost)?;
-                state.leased[i] = true;
-                Slot::Reader(i)
+                let i = conns.idle.pop().ok_or(Error::ConnectionLost)?;
+                conns.leased[i] = true;
+                (Which::Reader(i), Some(i))
             }
         };
-        Ok(Lease {
+        // Build the lease first, so that an error below still hands the reader back.
+        let mut lease = Lease {
             inner: Arc::clone(self),
-            slot,
+            reader,
+            conn: None,
             permit: Some(permit),
             dirty: false,
-        })
+        };
+        conns.replace_if_dead(which, self)?;
+        lease.conn = Some(match which {
+            Which::Writer => conns.writer.handle.clone(),
+            Which::Reader(i) => conns.readers[i].handle.clone(),
+        });
+        drop(conns);
+        Ok(lease)
     }
 
     /// Sends every thread its shutdown; `false` if that already happened.
     fn shutdown(&self, ack: Option<oneshot::Sender<Result<()>>>) -> bool {
-        let threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let Some(threads) = threads else {
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        if conns.shut_down {
             return false;
-        };
-        {
-            // Under the reader lock, so that no closure is queued behind a shutdown.
-            let _state = self.reader_state.lock().unwrap_or_else(PoisonError::into_inner);
-            for reader in &self.readers {
-                reader.conn.shutdown(Vec::new(), None);
-            }
         }
-        self.writer.shutdown(threads.readers, ack);
+        conns.shut_down = true;
+        // The writer closes last and checkpoints the WAL: if its thread died, start a new one
+        // to do it.
+        if let Err(e) = conns.replace_if_dead(Which::Writer, self) {
+            tracing::error!(error = %e, "could not replace the dead writer to close the pool");
+        }
+        // Under the connections lock, so that no closure is queued behind a shutdown.
+        let mut joins = Vec::with_capacity(conns.readers.len());
+        for reader in &mut conns.readers {
+            reader.handle.shutdown(Vec::new(), None);
+            joins.extend(reader.join.take());
+        }
+        conns.writer.handle.shutdown(joins, ack);
         // The writer thread exits right after acknowledging; nothing to wait for here.
-        drop(threads.writer);
+        drop(conns.writer.join.take());
         true
     }
 }
@@ -487,16 +663,13 @@ impl Drop for Inner {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Slot {
-    Writer,
-    Reader(usize),
-}
-
 /// Exclusive use of one connection, from checkout until drop.
 pub(crate) struct Lease {
     inner: Arc<Inner>,
-    slot: Slot,
+    /// The reader leased (`None` for the writer).
+    reader: Option<usize>,
+    /// Set as soon as the lease is complete.
+    conn: Option<ConnHandle>,
     permit: Option<OwnedSemaphorePermit>,
     /// Whether a transaction may be open on the connection (then drop queues a rollback).
     pub(crate) dirty: bool,
@@ -504,28 +677,28 @@ pub(crate) struct Lease {
 
 impl Lease {
     pub(crate) fn conn(&self) -> &ConnHandle {
-        match self.slot {
-            Slot::Writer => &self.inner.writer,
-            Slot::Reader(i) => &self.inner.readers[i].conn,
+        match &self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a lease is only handed out with its connection"),
         }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if self.dirty {
+        if self.dirty
+            && let Some(conn) = &self.conn
+        {
             // Queued before the connection goes back to the pool, so it runs before any command
             // of the next user.
-            self.conn().fire(|state| state.rollback_if_open());
+            conn.fire(tracing::debug_span!("sqlvault.drop_rollback"), |state| {
+                state.rollback_if_open();
+            });
         }
-        if let Slot::Reader(i) = self.slot {
-            let mut state = self
-                .inner
-                .reader_state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            state.leased[i] = false;
-            state.idle.push(i);
+        if let Some(i) = self.reader {
+            let mut conns = self.inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
+            conns.leased[i] = false;
+            conns.idle.push(i);
         }
         drop(self.permit.take());
     }

@@ -33,6 +33,11 @@ pub enum Error {
     TransactionEnded,
     /// An [`crate::Options`] value is out of range; the text names it.
     InvalidOptions(&'static str),
+    /// Code running on one of the pool's own connection threads (inside a `read_with` or
+    /// `write_with` closure, or a row closure) called back into the same pool. The call would
+    /// wait for a connection thread while blocking one, so it is refused at once: return what
+    /// the closure computed and make the call after it.
+    Reentrant,
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -51,6 +56,10 @@ impl fmt::Display for Error {
                 "the transaction is no longer open (SQLite rolled it back or it was ended by SQL)",
             ),
             Error::InvalidOptions(what) => write!(f, "invalid options: {what}"),
+            Error::Reentrant => f.write_str(
+                "called the pool from one of its own connection threads (inside a closure run by the pool); \
+                 that would wait on the thread it blocks, so it is refused",
+            ),
         }
     }
 }

@@ -29,23 +29,41 @@
 //! `sqlite3_interrupt` it cannot hit the next command that happens to run on the connection).
 //! An interrupted write statement ends its whole transaction — SQLite's rule — and later
 //! statements on that guard fail with [`Error::TransactionEnded`] instead of silently running
-//! outside a transaction. `commit` and `rollback` are not interrupted once queued: a dropped
+//! outside a transaction. A closure (`write_with`) gets the same guarantee from a commit hook:
+//! once its command is cancelled, every commit it attempts is turned into a rollback, so a
+//! closure that ignores the interrupt error cannot commit the rest of its work in autocommit
+//! mode. `commit` and `rollback` are not interrupted once queued: a dropped
 //! commit either commits the whole transaction or none of it.
+//!
+//! ## Robustness
+//!
+//! - Each connection's command queue is bounded ([`Options::queue_capacity`]); a caller past
+//!   the bound waits for a slot.
+//! - Code running on one of the pool's own connection threads (inside a closure) that calls
+//!   back into the same pool gets [`Error::Reentrant`] at once instead of a deadlock.
+//! - A connection thread that dies is replaced by a new thread with a new connection.
+//! - The [`blocking`] API may be called on a multi-thread runtime's worker (it uses
+//!   `block_in_place`); on a current-thread runtime's own thread it panics at once.
 //!
 //! ## Latency
 //!
 //! A call costs two cross-thread hand-offs: the command to the connection thread and the
 //! reply back. [`Database::read_with`] adds nothing to that: a closure is a whole transaction
 //! in one command, so it is queued directly on the least busy reader that no guard holds,
-//! without waiting for a lease. Both sides can busy-wait before sleeping
-//! ([`Options::spin`], [`Options::reply_spin`]); that helps only with idle cores and is off by
-//! default.
+//! without waiting for a lease. By default both sides spin briefly before sleeping, but only
+//! while a core is free and recent spins paid ([`Options::adaptive_spin`]); fixed spins can be
+//! set instead ([`Options::spin`], [`Options::reply_spin`]).
 //!
 //! ## Tracing
 //!
-//! Spans: `sqlvault.checkout` (waiting for a connection and starting the transaction) with
-//! `sqlvault.queue_wait` inside it, and `sqlvault.statement` (entered on the connection thread
-//! while the statement runs, with its SQL).
+//! Every command gets the same spans. On the caller's side: `sqlvault.checkout` (waiting for a
+//! connection and starting the transaction) with `sqlvault.queue_wait` inside it for a guard or
+//! `write_with`, and `sqlvault.queue_wait` (under the command's span) when a command waits for
+//! a slot in a full queue. Then `sqlvault.queued`, a child of the command's span, open from the
+//! moment the command is queued until its connection thread takes it: the time spent in that
+//! thread's queue. Finally the command's own span (`sqlvault.statement` with its SQL,
+//! `sqlvault.read_with`, `sqlvault.write_with`, `sqlvault.begin`, `sqlvault.commit`,
+//! `sqlvault.drop_rollback`, …), entered on the connection thread while it runs.
 #![forbid(unsafe_code)]
 
 pub mod blocking;

@@ -6,6 +6,10 @@ use sqlvault_crypto::{Argon2Params, KdfLimits};
 
 use crate::{Error, Result};
 
+/// The default bound of each connection's command queue ([`Options::queue_capacity`]).
+const DEFAULT_QUEUE_CAPACITY: usize = 256;
+const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+
 /// SQLite's `synchronous` setting for the writer (in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -51,6 +55,8 @@ pub struct Options {
     pub(crate) create: bool,
     pub(crate) spin: Duration,
     pub(crate) reply_spin: Duration,
+    pub(crate) adaptive_spin: bool,
+    pub(crate) queue_capacity: usize,
 }
 
 impl Default for Options {
@@ -63,7 +69,8 @@ impl Options {
     /// The defaults: one reader per core (at least 2), 4 KiB pages, a 5 s busy timeout (it only
     /// matters against other processes), a 2 MiB page cache per connection, 32 cached statements
     /// per connection, RFC 9106's Argon2id parameters, `synchronous = FULL`, create if missing,
-    /// and no spinning (see [`Options::spin`]).
+    /// adaptive spinning (see [`Options::adaptive_spin`]) and 256 commands per connection queue (see
+    /// [`Options::queue_capacity`]).
     pub fn new() -> Options {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Options {
@@ -78,6 +85,8 @@ impl Options {
             create: true,
             spin: Duration::ZERO,
             reply_spin: Duration::ZERO,
+            adaptive_spin: true,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 
@@ -141,21 +150,49 @@ impl Options {
         self
     }
 
-    /// How long a connection thread busy-waits for its next command before it sleeps.
+    /// A fixed time a connection thread busy-waits for its next command before it sleeps
+    /// (default zero: spin adaptively, see [`Options::adaptive_spin`]).
     ///
     /// Spinning trades CPU for latency: with idle cores, a thread that is still awake picks up
-    /// the next command without a wake-up. On a machine with busy cores it costs more than it
-    /// saves (measured in docs/benchmarks.md: on a loaded 2-core machine every spin setting was
-    /// slower than none), so the default is zero.
+    /// the next command without a wake-up. On a machine with busy cores a fixed spin costs more
+    /// than it saves (measured in docs/benchmarks.md: on a loaded 2-core machine every fixed
+    /// spin setting was slower than none), which is why the default adapts instead.
     pub fn spin(mut self, spin: Duration) -> Options {
         self.spin = spin;
         self
     }
 
-    /// How long a caller busy-waits for its reply (on its own thread, a runtime worker for async
-    /// callers) before it sleeps. Same trade-off as [`Options::spin`]; default zero.
+    /// A fixed time a caller busy-waits for its reply (on its own thread, a runtime worker for
+    /// async callers) before it sleeps. Same trade-off as [`Options::spin`]; default zero
+    /// (adaptive).
     pub fn reply_spin(mut self, spin: Duration) -> Options {
         self.reply_spin = spin;
+        self
+    }
+
+    /// How many commands may wait in (or run from) one connection's queue; default 256.
+    ///
+    /// A caller past the bound waits, first come, first served, for a slot in the queue of the
+    /// connection it was given, so a flood of calls (or of futures polled once and dropped)
+    /// cannot grow memory without limit. Closures and one-shot queries go to the least busy
+    /// free reader, and wait only when its queue is full. The rollback a dropped guard queues
+    /// and a guard's row stream bypass the bound (there is at most one of each per guard).
+    pub fn queue_capacity(mut self, commands: usize) -> Options {
+        self.queue_capacity = commands;
+        self
+    }
+
+    /// Whether a side with no fixed spin ([`Options::spin`], [`Options::reply_spin`] zero,
+    /// the default) spins adaptively before it parks (default `true`).
+    ///
+    /// Adaptive spinning busy-waits up to 50 µs, and only while recent spins caught their
+    /// hand-off in time; a spin that misses stops it, and then one hand-off in 32 tries again.
+    /// On idle cores, where waking a parked thread costs tens of microseconds, it saves both
+    /// wake-ups of a call; on busy cores spins miss and both sides park, as with `false`. A
+    /// caller inside a tokio runtime spins only while the runtime has no more tasks alive than
+    /// worker threads, so a spin never holds up other tasks of a busy runtime.
+    pub fn adaptive_spin(mut self, adaptive: bool) -> Options {
+        self.adaptive_spin = adaptive;
         self
     }
 
@@ -170,6 +207,9 @@ impl Options {
             return Err(Error::InvalidOptions(
                 "page_size must be a power of two from 512 to 65536",
             ));
+        }
+        if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
+            return Err(Error::InvalidOptions("queue_capacity must be from 1 to 1048576"));
         }
         if self.spin > Duration::from_millis(10) || self.reply_spin > Duration::from_millis(10) {
             return Err(Error::InvalidOptions("spin must be at most 10 ms"));

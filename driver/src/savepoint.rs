@@ -167,7 +167,8 @@ fn undo_savepoint(state: &mut ConnState, depth: u32) -> Result<()> {
 }
 
 fn queue_undo(session: &Session, depth: u32) {
-    session.conn().fire(move |state| {
+    let span = tracing::debug_span!("sqlvault.drop_savepoint", depth);
+    session.conn().fire(span, move |state| {
         if let Err(e) = undo_savepoint(state, depth) {
             tracing::warn!(error = %e, depth, "rollback of a dropped savepoint failed");
             // The savepoint could not be undone: end the whole transaction rather than let the

@@ -2,8 +2,10 @@
 //! statements that run there.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Params, Row};
@@ -12,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::Result;
 use crate::database::Lease;
 use crate::stream::RowStream;
-use crate::worker::{ConnHandle, ConnState, run_guarded};
+use crate::worker::{self, ConnHandle, ConnState, run_guarded};
 
 /// Which kind of connection a guard holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +132,19 @@ impl Session {
         let span = tracing::debug_span!("sqlvault.statement", op = "query", sql = %sql);
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let cancel = Arc::new(AtomicBool::new(false));
+        // Set once the query has ended and said so (last rows or an error sent): a channel that
+        // closes without it means the connection thread died, not that the rows ran out.
+        let finished = Arc::new(AtomicBool::new(false));
+        if let Err(e) = self.conn().check_not_reentrant() {
+            // Reading the rows here would wait on a connection thread from one of them.
+            let _ = tx.try_send(Err(e));
+            finished.store(true, Ordering::Release);
+            return RowStream::new(rx, cancel, finished);
+        }
         let tx_err = tx.clone();
+        let done = Arc::clone(&finished);
         self.conn()
-            .send_job(Some(cancel.clone()), move |state: &mut ConnState| {
-                let _entered = span.enter();
+            .send_job(Some(cancel.clone()), span, move |state: &mut ConnState| {
                 let streamed = run_guarded(state, |state| {
                     state.require_tx()?;
                     stream_rows(&state.conn, &sql, params, &mut map, &tx)
@@ -141,13 +152,56 @@ impl Session {
                 if let Err(e) = streamed {
                     let _ = tx_err.blocking_send(Err(e));
                 }
+                done.store(true, Ordering::Release);
             });
-        RowStream::new(rx, cancel)
+        RowStream::new(rx, cancel, finished)
+    }
+}
+
+/// A row stream's partly filled chunk, shared between the loop that fills it and the flush
+/// the progress handler may run while SQLite works on the next row.
+struct Pending<T> {
+    rows: Vec<T>,
+    /// When the oldest row in `rows` was added.
+    since: Option<Instant>,
+    /// How many rows make the current chunk full.
+    target: usize,
+    /// The consumer has gone away.
+    gone: bool,
+}
+
+/// Sends the pending chunk, if any; marks the stream gone if the consumer has left.
+fn flush<T>(pending: &RefCell<Pending<T>>, tx: &mpsc::Sender<Result<Vec<T>>>) {
+    let rows = {
+        let mut p = pending.borrow_mut();
+        if p.rows.is_empty() || p.gone {
+            return;
+        }
+        p.since = None;
+        let capacity = p.target;
+        std::mem::replace(&mut p.rows, Vec::with_capacity(capacity))
+    };
+    worker::arm_stream_flush(None);
+    if tx.blocking_send(Ok(rows)).is_err() {
+        pending.borrow_mut().gone = true;
+    }
+}
+
+/// Unregisters the stream's flush from the progress handler, however `stream_rows` ends.
+struct FlushRegistration;
+
+impl Drop for FlushRegistration {
+    fn drop(&mut self) {
+        worker::set_stream_flush(None);
     }
 }
 
 /// Runs a query and sends its rows in chunks, blocking while the consumer is behind.
 /// Returns early (`Ok`) if the consumer has gone away.
+///
+/// A chunk is sent when it is full (1 row, then twice as many each time, up to
+/// [`MAX_CHUNK`]) or when its oldest row is [`CHUNK_MAX_AGE`] old: checked at every row, and
+/// by the progress handler while SQLite works towards the next one.
 fn stream_rows<T, P, F>(
     conn: &rusqlite::Connection,
     sql: &str,
@@ -156,31 +210,64 @@ fn stream_rows<T, P, F>(
     tx: &mpsc::Sender<Result<Vec<T>>>,
 ) -> Result<()>
 where
+    T: Send + 'static,
     P: Params,
     F: FnMut(&Row<'_>) -> rusqlite::Result<T>,
 {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    // Start with one-row chunks so the first row arrives at once, then double.
-    let mut target = 1;
-    let mut chunk = Vec::with_capacity(target);
-    let mut chunk_started = Instant::now();
+    let pending = Rc::new(RefCell::new(Pending {
+        rows: Vec::with_capacity(1),
+        since: None,
+        target: 1,
+        gone: false,
+    }));
+    {
+        let (pending, tx) = (Rc::clone(&pending), tx.clone());
+        worker::set_stream_flush(Some(Box::new(move || flush(&pending, &tx))));
+    }
+    let _registered = FlushRegistration;
+    let streamed = stream_each(&mut rows, map, &pending, tx);
+    // Rows read before an error are delivered before it.
+    flush(&pending, tx);
+    streamed
+}
+
+fn stream_each<T, F>(
+    rows: &mut rusqlite::Rows<'_>,
+    map: &mut F,
+    pending: &RefCell<Pending<T>>,
+    tx: &mpsc::Sender<Result<Vec<T>>>,
+) -> Result<()>
+where
+    F: FnMut(&Row<'_>) -> rusqlite::Result<T>,
+{
     while let Some(row) = rows.next()? {
-        chunk.push(map(row)?);
-        let full = chunk.len() >= target;
-        if full || (chunk.len() % 16 == 0 && chunk_started.elapsed() >= CHUNK_MAX_AGE) {
-            if full {
-                target = (target * 2).min(MAX_CHUNK);
-            }
-            let sent = std::mem::replace(&mut chunk, Vec::with_capacity(target));
-            if tx.blocking_send(Ok(sent)).is_err() {
+        if pending.borrow().gone {
+            // The consumer left while the progress handler was sending: convert no more rows.
+            return Ok(());
+        }
+        let value = map(row)?;
+        let now = Instant::now();
+        let send = {
+            let mut p = pending.borrow_mut();
+            if p.gone {
                 return Ok(());
             }
-            chunk_started = Instant::now();
+            let since = *p.since.get_or_insert(now);
+            if p.rows.is_empty() {
+                worker::arm_stream_flush(Some(since + CHUNK_MAX_AGE));
+            }
+            p.rows.push(value);
+            let full = p.rows.len() >= p.target;
+            if full {
+                p.target = (p.target * 2).min(MAX_CHUNK);
+            }
+            full || now.duration_since(since) >= CHUNK_MAX_AGE
+        };
+        if send {
+            flush(pending, tx);
         }
-    }
-    if !chunk.is_empty() {
-        let _ = tx.blocking_send(Ok(chunk));
     }
     Ok(())
 }

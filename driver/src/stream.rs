@@ -15,7 +15,8 @@ use crate::Result;
 ///
 /// Rows are converted on the connection thread by the closure given to `query` and arrive in
 /// chunks through a small bounded channel: when the consumer falls behind, the connection thread
-/// waits. The stream borrows its guard mutably, so the guard runs nothing else until the stream
+/// waits. If the connection thread dies mid-query the stream ends with
+/// [`Error::ConnectionLost`](crate::Error::ConnectionLost), never as if the rows had run out. The stream borrows its guard mutably, so the guard runs nothing else until the stream
 /// is dropped. Dropping it early stops the query (interrupting it if it is mid-step); the
 /// transaction stays open.
 #[must_use = "a query does nothing useful unless its rows are read"]
@@ -23,15 +24,25 @@ pub struct RowStream<'g, T> {
     rx: mpsc::Receiver<Result<Vec<T>>>,
     buffered: std::vec::IntoIter<T>,
     cancel: Arc<AtomicBool>,
+    /// Set by the connection thread once the query has ended and said so.
+    finished: Arc<AtomicBool>,
+    /// The stream has returned its last item.
+    ended: bool,
     _guard: PhantomData<&'g mut ()>,
 }
 
 impl<T> RowStream<'_, T> {
-    pub(crate) fn new(rx: mpsc::Receiver<Result<Vec<T>>>, cancel: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<Result<Vec<T>>>,
+        cancel: Arc<AtomicBool>,
+        finished: Arc<AtomicBool>,
+    ) -> Self {
         RowStream {
             rx,
             buffered: Vec::new().into_iter(),
             cancel,
+            finished,
+            ended: false,
             _guard: PhantomData,
         }
     }
@@ -76,9 +87,18 @@ impl<T> Stream for RowStream<'_, T> {
                 Poll::Ready(Some(Ok(chunk))) => this.buffered = chunk.into_iter(),
                 Poll::Ready(Some(Err(e))) => {
                     this.rx.close();
+                    this.ended = true;
                     return Poll::Ready(Some(Err(e)));
                 }
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    if this.ended || this.finished.load(Ordering::Acquire) {
+                        return Poll::Ready(None);
+                    }
+                    // The connection thread went away mid-query: say so rather than end as if
+                    // the rows had run out.
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(crate::Error::ConnectionLost)));
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }

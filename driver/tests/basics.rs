@@ -311,3 +311,95 @@ fn page_size_applies_to_new_databases() {
         assert_eq!(size, 8192);
     });
 }
+
+/// Registers `sleep_ms(n)` on the connection a `read_with` lands on (with one reader: the
+/// reader every guard gets too).
+async fn register_sleep(db: &Database) {
+    db.read_with(|conn| {
+        conn.create_scalar_function(
+            "sleep_ms",
+            1,
+            sqlvault_driver::rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            |ctx| {
+                let ms: i64 = ctx.get(0)?;
+                std::thread::sleep(std::time::Duration::from_millis(ms.unsigned_abs()));
+                Ok(ms)
+            },
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+/// Issue 9.6: a slow query's rows trickle. Each row is stamped on the connection thread when
+/// it is produced; none may reach the consumer much later (a partly filled chunk is flushed by
+/// time, not only when it fills or every 16 rows).
+async fn slow_streams_trickle() {
+    let (_dir, db) = common::fresh(1).await;
+    register_sleep(&db).await;
+    let mut r = db.read().await.unwrap();
+    let mut rows = r.query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40)
+         SELECT x, sleep_ms(10) FROM c",
+        (),
+        |row| Ok((row.get::<_, i64>(0)?, std::time::Instant::now())),
+    );
+    let mut delays = Vec::new();
+    while let Some((x, produced)) = rows.try_next().await.unwrap() {
+        delays.push(produced.elapsed());
+        assert_eq!(x, delays.len() as i64);
+    }
+    assert_eq!(delays.len(), 40);
+    let first = delays[0];
+    let within = delays
+        .iter()
+        .filter(|d| **d < std::time::Duration::from_millis(25))
+        .count();
+    let worst = delays.iter().max().copied().unwrap_or_default();
+    // Flushed by time, a row waits at most about one row (10 ms). Flushed only when full or
+    // every 16 rows, rows waited for the rest of their chunk: 10 to 150 ms, most over 25 ms.
+    // The bounds leave room for a loaded machine that is slow to run the consumer.
+    assert!(
+        first < std::time::Duration::from_millis(50),
+        "the first row arrived {first:?} after it was produced"
+    );
+    assert!(
+        within >= delays.len() / 2,
+        "only {within} of 40 rows arrived within 25 ms of being produced (worst {worst:?}; one row every 10 ms)"
+    );
+}
+both_flavours_within!(slow_stream, slow_streams_trickle, 60);
+
+/// Issue 9.6: rows produced before a long stretch of work (here endless: a scan that never
+/// matches again) are delivered while that work runs, not when the next row comes.
+async fn rows_before_a_long_gap_arrive() {
+    let (_dir, db) = common::fresh(1).await;
+    let mut r = db.read().await.unwrap();
+    {
+        let mut rows = r.query(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+             SELECT x FROM c WHERE x <= 5",
+            (),
+            |row| Ok((row.get::<_, i64>(0)?, std::time::Instant::now())),
+        );
+        for expected in 1..=5 {
+            let (x, produced) = tokio::time::timeout(std::time::Duration::from_secs(5), rows.try_next())
+                .await
+                .unwrap_or_else(|_| panic!("row {expected} never arrived"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(x, expected);
+            let late = produced.elapsed();
+            // About 1 ms once flushed by time; the bound leaves room for a loaded machine.
+            assert!(
+                late < std::time::Duration::from_millis(500),
+                "row {x} arrived {late:?} after it was produced"
+            );
+        }
+        // Dropping the stream stops the endless scan.
+    }
+    let n: i64 = r.query_row("SELECT 1", (), |row| row.get(0)).await.unwrap();
+    assert_eq!(n, 1);
+}
+both_flavours_within!(long_gap, rows_before_a_long_gap_arrive, 60);

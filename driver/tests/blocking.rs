@@ -133,3 +133,88 @@ fn blocking_and_async_share_one_pool() {
     assert_eq!(xs, ["sync", "async"]);
     assert_eq!(sync_db.as_async().reader_count(), 1);
 }
+
+/// Issue 9.1: tasks on multi-thread runtime workers call the blocking API directly (no
+/// `block_in_place` of their own) while other tasks hold and await the writer. A lease dropped
+/// inside a task's poll used to wake the next waiter into that worker's LIFO slot, which no
+/// other worker can steal, and the next blocking call waited on it for good.
+#[test]
+fn blocking_calls_on_multi_thread_workers_do_not_deadlock() {
+    common::within(90, "blocking calls on runtime workers", || {
+        common::runtime(true).block_on(async {
+            let (_dir, db) = common::fresh(2).await;
+            db.write_with(|tx| Ok(tx.execute_batch("CREATE TABLE t(x)")?))
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..6)
+                .map(|i| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        for j in 0..40 {
+                            if i % 2 == 0 {
+                                // Straight on the worker thread.
+                                let sync_db = db.blocking();
+                                let mut tx = sync_db.write().unwrap();
+                                tx.execute("INSERT INTO t VALUES (?1)", (j,)).unwrap();
+                                tx.commit().unwrap();
+                                let _: i64 = sync_db
+                                    .read_with(|c| {
+                                        Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+                                    })
+                                    .unwrap();
+                            } else {
+                                let mut tx = db.write().await.unwrap();
+                                tx.execute("INSERT INTO t VALUES (?1)", (j,)).await.unwrap();
+                                tokio::task::yield_now().await;
+                                tx.commit().await.unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let n: i64 = db
+                .read_with(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(n, 6 * 40);
+        });
+    });
+}
+
+/// Issue 9.1: on a current-thread runtime a blocking call would park the only thread that
+/// runs the runtime's tasks (a deadlock as soon as one of them holds what it waits for), so it
+/// fails at once with a panic that says why, even when nothing else holds the writer.
+#[test]
+fn blocking_calls_on_a_current_thread_runtime_fail_at_once() {
+    common::within(30, "blocking call on a current-thread runtime", || {
+        common::runtime(false).block_on(async {
+            let (_dir, db) = common::fresh(1).await;
+            let sync_db = db.blocking();
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_db.write().map(drop)));
+            let payload = match caught {
+                Ok(r) => panic!("a blocking call on a current-thread runtime returned {r:?}"),
+                Err(payload) => payload,
+            };
+            let msg = common::panic_message(&*payload);
+            assert!(
+                msg.contains("current-thread") && msg.contains("spawn_blocking"),
+                "unclear panic message: {msg:?}"
+            );
+            // From the runtime's blocking pool it is fine.
+            let sync_db = db.blocking();
+            let n = tokio::task::spawn_blocking(move || {
+                sync_db
+                    .write_with(|tx| Ok(tx.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")?))?;
+                sync_db.read_with(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(n, 1);
+            db.close().await.unwrap();
+        });
+    });
+}

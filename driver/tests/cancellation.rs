@@ -393,3 +393,70 @@ async fn an_interrupted_write_ends_its_transaction() {
     assert_eq!(b0, START);
 }
 both_flavours!(interrupted_write, an_interrupted_write_ends_its_transaction);
+
+/// Issue 9.2: a `write_with` closure whose future is dropped mid-statement. SQLite rolls its
+/// transaction back; a closure that ignores that error and goes on must not commit anything it
+/// does afterwards (its next short statement used to run in autocommit mode and commit).
+async fn a_cancelled_closure_commits_nothing_afterwards() {
+    let (_dir, db) = setup(1).await;
+    for round in 0..10 {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let fut = db.write_with(move |tx| {
+            tx.execute("UPDATE marker SET n = n + 1", [])?;
+            let _ = started_tx.send(());
+            // Runs for seconds unless interrupted; the interrupt rolls the transaction back.
+            let _ = tx.execute(
+                "UPDATE big SET v = (SELECT count(*) FROM big b WHERE b.pad = big.pad)",
+                [],
+            );
+            // A careless closure ignores the error and carries on.
+            let _ = tx.execute("INSERT INTO ledger(src, dst, amount) VALUES (0, 1, 999)", []);
+            let _ = tx.execute("UPDATE accounts SET balance = balance - 999 WHERE id = 0", []);
+            let _ =
+                tx.execute_batch("CREATE TABLE IF NOT EXISTS leftover(x); INSERT INTO leftover VALUES (1)");
+            Ok(())
+        });
+        let mut fut = Box::pin(fut);
+        tokio::select! {
+            r = &mut fut => panic!("round {round}: the closure finished before it was cancelled: {r:?}"),
+            _ = started_rx => {}
+        }
+        drop(fut);
+        // The writer serves writers in order: this one runs after the cancelled closure ended.
+        let (marker, ledger, leftover, v): (i64, i64, i64, i64) = db
+            .write_with(|tx| {
+                Ok((
+                    tx.query_row("SELECT n FROM marker", [], |r| r.get(0))?,
+                    tx.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?,
+                    tx.query_row(
+                        "SELECT count(*) FROM sqlite_schema WHERE name = 'leftover'",
+                        [],
+                        |r| r.get(0),
+                    )?,
+                    tx.query_row("SELECT max(v) FROM big", [], |r| r.get(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (marker, ledger, leftover, v),
+            (0, 0, 0, 0),
+            "round {round}: a cancelled closure committed part of its work"
+        );
+        consistent(&db).await.unwrap();
+    }
+    // The writer is healthy: a closure that is not cancelled commits.
+    db.write_with(|tx| Ok(tx.execute("UPDATE marker SET n = 7", [])?))
+        .await
+        .unwrap();
+    let n: i64 = db
+        .query_row("SELECT n FROM marker", (), |r| r.get(0))
+        .await
+        .unwrap();
+    assert_eq!(n, 7);
+}
+both_flavours_within!(
+    cancelled_closure,
+    a_cancelled_closure_commits_nothing_afterwards,
+    60
+);

@@ -17,8 +17,10 @@ use tracing::{Event, Metadata, Subscriber};
 #[derive(Default)]
 struct Recorder {
     next: AtomicU64,
-    names: Mutex<Vec<(u64, &'static str)>>,
-    entered: Mutex<Vec<(&'static str, String)>>,
+    /// Every span: id, name, explicit parent.
+    names: Mutex<Vec<(u64, &'static str, Option<u64>)>>,
+    /// Every enter: name, thread, span id.
+    entered: Mutex<Vec<(&'static str, String, u64)>>,
 }
 
 impl Subscriber for Recorder {
@@ -27,7 +29,11 @@ impl Subscriber for Recorder {
     }
     fn new_span(&self, span: &Attributes<'_>) -> Id {
         let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        self.names.lock().unwrap().push((id, span.metadata().name()));
+        let parent = span.parent().map(Id::into_u64);
+        self.names
+            .lock()
+            .unwrap()
+            .push((id, span.metadata().name(), parent));
         Id::from_u64(id)
     }
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -39,10 +45,10 @@ impl Subscriber for Recorder {
             .lock()
             .unwrap()
             .iter()
-            .find(|(id, _)| *id == span.into_u64())
-            .map_or("?", |(_, n)| *n);
+            .find(|(id, _, _)| *id == span.into_u64())
+            .map_or("?", |(_, n, _)| *n);
         let thread = std::thread::current().name().unwrap_or("").to_owned();
-        self.entered.lock().unwrap().push((name, thread));
+        self.entered.lock().unwrap().push((name, thread, span.into_u64()));
     }
     fn exit(&self, _: &Id) {}
 }
@@ -71,12 +77,23 @@ fn statements_run_on_connection_threads_and_spans_are_emitted() {
             db.read_with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
                 .await
                 .unwrap();
+            let _: i64 = db
+                .query_row("SELECT count(*) FROM t", (), |row| row.get(0))
+                .await
+                .unwrap();
+            db.write_with(|tx| Ok(tx.execute("INSERT INTO t VALUES (2)", [])?))
+                .await
+                .unwrap();
+            // A guard dropped with its transaction open: its rollback is a command too.
+            let mut w = db.write().await.unwrap();
+            w.execute("INSERT INTO t VALUES (3)", ()).await.unwrap();
+            drop(w);
             drop(r);
             db.close().await.unwrap();
         });
     }
     let entered = recorder.entered.lock().unwrap();
-    let names: std::collections::BTreeSet<&str> = entered.iter().map(|(n, _)| *n).collect();
+    let names: std::collections::BTreeSet<&str> = entered.iter().map(|(n, _, _)| *n).collect();
     for expected in [
         "sqlvault.open",
         "sqlvault.checkout",
@@ -89,14 +106,16 @@ fn statements_run_on_connection_threads_and_spans_are_emitted() {
     }
     // Every statement span (and every transaction-control span) is entered on a connection
     // thread — never on a runtime worker or the test thread.
-    for (name, thread) in entered.iter() {
+    for (name, thread, _) in entered.iter() {
         if matches!(
             *name,
             "sqlvault.statement"
                 | "sqlvault.begin"
                 | "sqlvault.commit"
                 | "sqlvault.read_with"
+                | "sqlvault.write_with"
                 | "sqlvault.finish"
+                | "sqlvault.drop_rollback"
         ) {
             assert!(
                 thread == "sqlvault-writer" || thread.starts_with("sqlvault-reader-"),
@@ -104,6 +123,30 @@ fn statements_run_on_connection_threads_and_spans_are_emitted() {
             );
         }
     }
+    // Issue 9.7: every command entered on a connection thread — closures and one-shot queries
+    // queued straight on a reader included — has a `sqlvault.queued` child timing its wait in
+    // that thread's queue.
+    let spans = recorder.names.lock().unwrap();
+    let mut commands = 0;
+    for (name, thread, id) in entered.iter() {
+        if thread == "sqlvault-writer" || thread.starts_with("sqlvault-reader-") {
+            commands += 1;
+            assert!(
+                spans
+                    .iter()
+                    .any(|(_, n, parent)| *n == "sqlvault.queued" && *parent == Some(*id)),
+                "{name} (span {id}) has no sqlvault.queued child"
+            );
+        }
+    }
+    for expected in [
+        "sqlvault.read_with",
+        "sqlvault.write_with",
+        "sqlvault.drop_rollback",
+    ] {
+        assert!(names.contains(expected), "no {expected} span in {names:?}");
+    }
+    assert!(commands >= 10, "only {commands} commands traced");
 }
 
 struct RecorderRef(&'static Recorder);

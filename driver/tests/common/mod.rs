@@ -63,3 +63,53 @@ macro_rules! both_flavours {
         }
     };
 }
+
+/// Runs `f` on a thread of its own and fails the test if it has not returned within `secs`
+/// seconds: a hang is a failure, never a stuck run. (A hung thread is left behind; the test
+/// binary exits without it.)
+pub fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("within: {what}"))
+        .spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        })
+        .unwrap();
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("{what}: still running after {secs} s (a deadlock?)"),
+    }
+}
+
+/// As `both_flavours!`, with each run failing after `$secs` seconds instead of hanging.
+#[macro_export]
+macro_rules! both_flavours_within {
+    ($name:ident, $body:ident, $secs:expr) => {
+        mod $name {
+            #[test]
+            fn current_thread() {
+                $crate::common::within($secs, stringify!($name), || {
+                    $crate::common::runtime(false).block_on(super::$body())
+                });
+            }
+            #[test]
+            fn multi_thread() {
+                $crate::common::within($secs, stringify!($name), || {
+                    $crate::common::runtime(true).block_on(super::$body())
+                });
+            }
+        }
+    };
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::new()
+    }
+}
