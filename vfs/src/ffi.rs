@@ -573,7 +573,7 @@ fn pragma(
         }
         "rekey" | "hexrekey" => {
             message(
-                "PRAGMA rekey is not supported: use `sqlvault rekey` (CLI) or `Database::rekey` (Rust driver), which rewrite the database crash-safely",
+                "PRAGMA rekey is not supported: use `sqlvault rekey`, which rewrites the database crash-safely",
             );
             Ok(Some(ffi::SQLITE_ERROR))
         }
