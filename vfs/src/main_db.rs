@@ -143,6 +143,9 @@ impl MainDb {
             Ok(None) => from_logs()?,
             Err(fault) => match from_logs()? {
                 Some(salt) => Some(salt),
+                // The first transaction of a new database crashed: its hot journal
+                // records an empty database, which rolling back restores.
+                None if path.is_some_and(hot_journal_of_empty_database) => None,
                 None => return Err(fault),
             },
         };
@@ -562,6 +565,20 @@ pub(crate) fn salt_from_logs(db_path: &std::path::Path) -> Result<Option<Databas
     Ok(salt_in_wal(std::path::Path::new(&wal)))
 }
 
+/// Whether the database at `db_path` has a hot journal (valid magic) whose header records
+/// an original size of zero pages: the crash hit the first transaction of a new database,
+/// and playing the journal back leaves it empty, whatever the crash left in the file.
+pub(crate) fn hot_journal_of_empty_database(db_path: &std::path::Path) -> bool {
+    let mut journal = db_path.as_os_str().to_owned();
+    journal.push("-journal");
+    let Ok(bytes) = std::fs::read(std::path::Path::new(&journal)) else {
+        return false;
+    };
+    bytes.len() >= 28
+        && bytes[..8] == [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]
+        && bytes[16..20] == [0, 0, 0, 0]
+}
+
 fn salt_in_journal(path: &std::path::Path) -> Option<DatabaseSalt> {
     let bytes = std::fs::read(path).ok()?;
     let word = |i: usize| {
@@ -643,6 +660,7 @@ pub(crate) fn salt_of_path(path: &std::path::Path) -> Result<Option<DatabaseSalt
     match from_file {
         Err(Fault::NotSqlvault) | Ok(None) => match salt_from_logs(path)? {
             Some(salt) => Ok(Some(salt)),
+            None if hot_journal_of_empty_database(path) => Ok(None),
             None => from_file,
         },
         other => other,

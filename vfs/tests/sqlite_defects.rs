@@ -338,3 +338,44 @@ fn a_new_database_that_spills_before_its_first_commit_works() {
     let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
 }
+
+/// SQLite's crash3-3: the first transaction of a new database crashes after writing the
+/// database file but before its page 1 reached the disk; the hot journal records an
+/// original size of zero pages. Keying must not fail on the garbage where the salt would
+/// be: rolling the journal back leaves an empty database, which gets a fresh salt.
+#[test]
+fn a_crash_in_the_first_transaction_of_a_new_database_leaves_it_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    let mut journal = vec![0u8; 4096];
+    journal[..8].copy_from_slice(&[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+    journal[12..16].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    journal[20..24].copy_from_slice(&4096u32.to_be_bytes());
+    journal[24..28].copy_from_slice(&4096u32.to_be_bytes());
+    std::fs::write(dir.path().join("new.db-journal"), &journal).unwrap();
+    sqlvault_vfs::register(sqlvault_vfs::VFS_NAME, None, false).unwrap();
+    let c = rusqlite::Connection::open_with_flags_and_vfs(
+        &path,
+        rusqlite::OpenFlags::default(),
+        sqlvault_vfs::VFS_NAME,
+    )
+    .unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "21".repeat(32)))
+        .unwrap();
+    let tables: i64 = c
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0);
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('SECRET-NEW');")
+        .unwrap();
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    drop(c);
+    assert!(
+        !std::fs::read(&path)
+            .unwrap()
+            .windows(10)
+            .any(|w| w == b"SECRET-NEW")
+    );
+}
