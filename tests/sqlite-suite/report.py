@@ -199,7 +199,10 @@ def main():
                 if unexp and vault.finished:
                     verdicts.append(f"{name}: {len(unexp)} unexplained sqlvault failure(s): {names(unexp)}")
                 if vault.finished:
-                    stale = sorted(c for c in listed if c not in vault.failed)
+                    # An entry whose reason starts "varies:" depends on random bytes (a raw
+                    # write at an offset read from sealed data): it may pass.
+                    stale = sorted(c for c in listed if c not in vault.failed
+                                   and not listed[c][1].startswith("varies:"))
                     if stale:
                         verdicts.append(f"{name}: listed in expected-differences but passes: {names(stale)}")
 
