@@ -379,3 +379,38 @@ fn a_crash_in_the_first_transaction_of_a_new_database_leaves_it_usable() {
             .any(|w| w == b"SECRET-NEW")
     );
 }
+
+/// D6: over a parent VFS without shared-memory methods (SQLite's `unix-dotfile`, whose
+/// io methods are version 1), a WAL request behaves as it does without sqlvault — SQLite
+/// keeps the rollback journal — instead of failing with "disk I/O error" from an xShmMap
+/// sqlvault advertised but could not serve.
+#[test]
+fn wal_over_a_vfs_without_shared_memory_behaves_as_without_sqlvault() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode_of = |conn: &rusqlite::Connection| -> Result<String, rusqlite::Error> {
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (1);")?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+    };
+    let plain = rusqlite::Connection::open_with_flags_and_vfs(
+        dir.path().join("plain.db"),
+        rusqlite::OpenFlags::default(),
+        "unix-dotfile",
+    )
+    .unwrap();
+    let expected = mode_of(&plain).unwrap();
+    sqlvault_vfs::register("sqlvault-over-dotfile", Some("unix-dotfile"), false).unwrap();
+    let vault = rusqlite::Connection::open_with_flags_and_vfs(
+        dir.path().join("vault.db"),
+        rusqlite::OpenFlags::default(),
+        "sqlvault-over-dotfile",
+    )
+    .unwrap();
+    vault
+        .execute_batch(&format!("PRAGMA key = \"x'{}'\";", "31".repeat(32)))
+        .unwrap();
+    assert_eq!(mode_of(&vault).unwrap(), expected);
+    let n: i64 = vault
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
