@@ -74,7 +74,11 @@ fi
 
 t0=$(date +%s)
 echo "run.sh: ${#names[@]} files x ($modes), $jobs at a time, ${limit}s limit each, as $(if [ ${#runas[@]} -gt 0 ]; then echo "$user"; else id -un; fi)"
+# The per-file runs execute a copy of this script in the work directory: the unprivileged
+# user may not be able to reach the checkout itself (a clone under /root).
+cp -f "$0" "$work/run-one.sh" && chmod 755 "$work/run-one.sh"
+export SUITE_WORK="$work"
 for n in "${names[@]}"; do for m in $modes; do printf '%s\0%s\0' "$m" "$n"; done; done \
-  | xargs -0 -n 2 -P "$jobs" "${runas[@]}" "$0" --one "$out" "$limit"
+  | xargs -0 -n 2 -P "$jobs" "${runas[@]}" "$work/run-one.sh" --one "$out" "$limit"
 echo "run.sh: tests took $(( $(date +%s) - t0 ))s"
 python3 "$here/report.py" --out "$out" --expected "$here/expected-differences.txt" --open "$here/open-defects.txt" --modes "$modes" "${names[@]}"
