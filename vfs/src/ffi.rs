@@ -381,11 +381,14 @@ unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int
         }
         if let Role::Main(main) = &mut state.role {
             main.locking();
-            // The first write transaction on a new, keyed database: SQLite builds page 1
-            // right after taking this lock, so the reserve set now lands in its header.
+            // A new, keyed database: the reserve set now lands in the header of page 1,
+            // which SQLite builds in its first write transaction.
             // This covers every way a keyed file is created from SQL: `PRAGMA key`,
             // `ATTACH … KEY`, `?key=` URIs, a key inherited by `ATTACH` or `VACUUM INTO`.
-            if level == ffi::SQLITE_LOCK_RESERVED
+            // The first SHARED lock comes before SQLite derives its cell-size limits from
+            // the usable page size (lockBtree); setting the reserve only at RESERVED, after
+            // them, let large cells run into the trailer region.
+            if (level == ffi::SQLITE_LOCK_SHARED || level == ffi::SQLITE_LOCK_RESERVED)
                 && !state.db.is_null()
                 && main.shared.key().is_some()
                 && parent.size()? == 0

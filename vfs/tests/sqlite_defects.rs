@@ -414,3 +414,45 @@ fn wal_over_a_vfs_without_shared_memory_behaves_as_without_sqlvault() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// A new database attached with a page size of its own and filled with rows that need
+/// overflow pages. The reserve was set only when the first write lock was taken, after
+/// SQLite had derived its cell-size limits from the usable page size: cells then ran into
+/// the trailer region and the database was silently corrupt ("invalid page number" in
+/// `integrity_check`). SQLite's jrnlmode-5 and pager1.4.2 showed it.
+#[test]
+fn an_attached_new_database_with_its_own_page_size_holds_large_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    sqlvault_vfs::register(sqlvault_vfs::VFS_NAME, None, false).unwrap();
+    let c = rusqlite::Connection::open_with_flags_and_vfs(
+        dir.path().join("main.db"),
+        rusqlite::OpenFlags::default(),
+        sqlvault_vfs::VFS_NAME,
+    )
+    .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA page_size = 1024;",
+        "41".repeat(32)
+    ))
+    .unwrap();
+    let aux = dir.path().join("aux.db");
+    c.execute("ATTACH ?1 AS aux", [aux.to_str().unwrap()]).unwrap();
+    c.execute_batch(
+        "PRAGMA aux.page_size = 1024;
+         CREATE TABLE aux.t(a, b, c);
+         INSERT INTO aux.t VALUES (randomblob(1000), randomblob(1000), randomblob(1000));
+         INSERT INTO aux.t SELECT randomblob(1000), randomblob(1000), randomblob(1000) FROM aux.t;
+         INSERT INTO aux.t SELECT randomblob(1000), randomblob(1000), randomblob(1000) FROM aux.t;
+         INSERT INTO aux.t SELECT randomblob(1000), randomblob(1000), randomblob(1000) FROM aux.t;
+         INSERT INTO aux.t SELECT randomblob(1000), randomblob(1000), randomblob(1000) FROM aux.t;",
+    )
+    .unwrap();
+    let ok: String = c
+        .query_row("PRAGMA aux.integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM aux.t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 16);
+}
