@@ -202,14 +202,17 @@ impl MainDb {
         if is_page_size(amt) && offset.is_multiple_of(amt as u64) {
             let pgno = page_number(offset, amt)?;
             if pgno == 1 {
+                // Page 1 in a pager's page size that is not the file's (a connection that
+                // opened the database while it was empty, or one behind a backup from another
+                // page size): SQLite learns the real size from this read.
+                if page_size_on_disk(f)?.is_some_and(|p| p != amt) {
+                    return self.read_partial(f, buf, offset);
+                }
                 self.page_size = Some(amt);
             }
             return match f.read_at(buf, offset)? {
                 Filled::Short => self.short_page(f, offset, amt),
                 Filled::Full if buf.iter().all(|&b| b == 0) => self.zero_page(f, buf, pgno),
-                Filled::Full if pgno == 1 && page_size_on_disk(f)?.is_some_and(|p| p != amt) => {
-                    self.read_partial(f, buf, offset)
-                }
                 Filled::Full => match self.open_page(buf, pgno) {
                     Ok(()) => Ok(Filled::Full),
                     Err(fault @ Fault::Tampered { .. }) => self.free_leaf_or(f, buf, pgno, fault),

@@ -456,3 +456,43 @@ fn an_attached_new_database_with_its_own_page_size_holds_large_rows() {
         .unwrap();
     assert_eq!(n, 16);
 }
+
+/// SQLite's pager1-12: a connection that keyed a database while it was empty (its pager
+/// still at the default page size) reads it after another connection created it with a
+/// smaller page size. Page 1 read in the wrong size must still teach SQLite the real one.
+#[test]
+fn a_connection_opened_on_an_empty_file_reads_a_smaller_page_size_created_later() {
+    for page_size in [512, 1024] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        sqlvault_vfs::register(sqlvault_vfs::VFS_NAME, None, false).unwrap();
+        let open = || {
+            let c = rusqlite::Connection::open_with_flags_and_vfs(
+                &path,
+                rusqlite::OpenFlags::default(),
+                sqlvault_vfs::VFS_NAME,
+            )
+            .unwrap();
+            c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "51".repeat(32)))
+                .unwrap();
+            c
+        };
+        let early = open();
+        let _: i64 = early
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        let creator = open();
+        creator
+            .execute_batch(&format!(
+                "PRAGMA page_size = {page_size}; CREATE VIEW v AS SELECT * FROM sqlite_master;"
+            ))
+            .unwrap();
+        drop(creator);
+        let n: i64 = early
+            .query_row("SELECT count(*) FROM v", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "page size {page_size}");
+        let seen: i64 = early.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(seen, page_size);
+    }
+}
