@@ -1,4 +1,5 @@
 //! The `sqlvault` command-line tool. See `sqlvault --help` and the README's "CLI" section.
+#![forbid(unsafe_code)]
 
 mod cli;
 

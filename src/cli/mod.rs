@@ -78,9 +78,8 @@ enum Command {
 /// else happens, so no child process inherits them and `/proc/PID/environ` no longer
 /// shows them.
 pub fn main() -> ExitCode {
-    // SAFETY: this is the first thing the process does: no other thread exists yet, and
-    // nothing has asked the C library for these variables.
-    unsafe { secret_env::take(&keys::KEY_VARIABLES) };
+    // The first thing the process does, while it has one thread.
+    secret_env::take(&keys::KEY_VARIABLES);
     let cli = Cli::parse();
     let status = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1057,3 +1057,113 @@ fn register_fork_handler() {
         }
     });
 }
+
+unsafe extern "C" {
+    /// The C library's environment array (POSIX `environ`), NULL-terminated.
+    static environ: *const *mut c_char;
+}
+
+/// A variable taken by [`take_environment_variables`]: its index in the names asked for,
+/// and its value (zeroized on drop).
+pub type TakenVariable = (usize, zeroize::Zeroizing<Vec<u8>>);
+
+/// Takes the variables `names` out of the environment: returns each one that is set, as
+/// its index in `names` and its value (zeroized on drop), removes it, and overwrites its
+/// bytes in the initial environment block the kernel gave the process (removing a variable
+/// only drops the pointer to them: `/proc/PID/environ` would still show them).
+///
+/// For key variables (`SQLVAULT_KEY` …), which would otherwise be inherited by every child
+/// process and readable in `/proc/PID/environ` for the life of the process.
+///
+/// Changing the environment is sound only while no other thread can read it, so this
+/// checks that the process has a single thread (Linux: `/proc/self/status`) and refuses
+/// otherwise.
+///
+/// # Errors
+/// A message if the process may have more than one thread; nothing was changed.
+pub fn take_environment_variables(names: &[&str]) -> Result<Vec<TakenVariable>, &'static str> {
+    use std::os::unix::ffi::OsStringExt;
+    if !single_threaded() {
+        return Err("the environment can be changed only while the process has one thread");
+    }
+    let block = initial_env_block();
+    let mut taken = Vec::new();
+    for (i, &name) in names.iter().enumerate() {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        taken.push((i, zeroize::Zeroizing::new(value.into_vec())));
+        let entries = environ_entries_named(name);
+        // SAFETY: the process has one thread (checked above, and only this thread could
+        // start another), so nothing reads or writes the environment concurrently.
+        unsafe { std::env::remove_var(name) };
+        let Some((start, end)) = block else {
+            continue;
+        };
+        for (ptr, len) in entries {
+            let addr = ptr as usize;
+            // Only bytes inside the kernel's block: a string set by setenv/putenv is the C
+            // library's (or its caller's) to manage, and may not even be writable.
+            if addr >= start && addr.saturating_add(len) <= end {
+                // SAFETY: the `len` bytes at `ptr` are one `NAME=value` string of the
+                // initial environment block, which the kernel maps writable; no other
+                // thread exists to use it, and `remove_var` has just dropped `environ`'s
+                // pointer to it (a pointer an earlier `getenv` returned would now read zeros).
+                unsafe { std::ptr::write_bytes(ptr, 0, len) };
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Whether `/proc/self/status` says the process has exactly one thread.
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
+}
+
+/// Pointers to, and lengths of, every `environ` entry `name=…`. Called only while the
+/// process has a single thread (see [`take_environment_variables`]).
+fn environ_entries_named(name: &str) -> Vec<(*mut u8, usize)> {
+    let mut prefix = name.as_bytes().to_vec();
+    prefix.push(b'=');
+    let mut found = Vec::new();
+    // SAFETY: reading the C library's `environ` pointer; with one thread nobody replaces
+    // it meanwhile.
+    let mut entry = unsafe { environ };
+    if entry.is_null() {
+        return found;
+    }
+    loop {
+        // SAFETY: `environ` is a NULL-terminated array of pointers to NUL-terminated
+        // strings, stable while nobody changes the environment; `entry` has not gone past
+        // the terminating NULL.
+        let ptr = unsafe { entry.read() };
+        if ptr.is_null() {
+            return found;
+        }
+        // SAFETY: as above; each entry is a NUL-terminated string.
+        let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+        if bytes.starts_with(&prefix) {
+            found.push((ptr.cast::<u8>(), bytes.len()));
+        }
+        // SAFETY: `entry` is not the terminating NULL, so the next slot exists.
+        entry = unsafe { entry.add(1) };
+    }
+}
+
+/// Where the kernel put the initial environment strings: fields 50 and 51 (`env_start`,
+/// `env_end`) of `/proc/self/stat` (Linux 3.5 and later). `None` if unknown.
+fn initial_env_block() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 2 (the command name) is in parentheses and may hold spaces: count from the last ')'.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_whitespace().skip(50 - 3);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    (start > 0 && start < end).then_some((start, end))
+}

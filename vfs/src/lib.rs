@@ -88,6 +88,7 @@ pub use extension::sqlite3_sqlvault_init;
 #[cfg(feature = "loadable-extension")]
 pub use extension::sqlite3_sqlvault_strict_init;
 pub use extension::{sqlvault_register, sqlvault_register_named};
+pub use ffi::{TakenVariable, take_environment_variables};
 #[cfg(feature = "rusqlite")]
 pub use key::DatabaseKey;
 pub use sqlvault_crypto::{Argon2Params, Key, MasterKey, Passphrase};
