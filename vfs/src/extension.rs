@@ -15,19 +15,12 @@ use crate::VFS_NAME;
 /// `parent` is NULL or a NUL-terminated string valid for the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sqlvault_register(parent: *const c_char, make_default: c_int) -> c_int {
-    let parent = if parent.is_null() {
-        None
-    } else {
-        // SAFETY: precondition: a valid NUL-terminated string.
-        match unsafe { CStr::from_ptr(parent) }.to_str() {
-            Ok(p) => Some(p),
-            Err(_) => return ffi::SQLITE_MISUSE,
-        }
+    let Ok(name) = std::ffi::CString::new(VFS_NAME) else {
+        return ffi::SQLITE_MISUSE;
     };
-    match crate::ffi::register_vfs(VFS_NAME, parent, make_default != 0, strict_from_env()) {
-        Ok(()) => ffi::SQLITE_OK,
-        Err(rc) => rc,
-    }
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; `parent` is as the
+    // caller promised.
+    unsafe { sqlvault_register_named(name.as_ptr(), parent, make_default) }
 }
 
 /// Registers the sqlvault VFS under `name`, layered over the VFS named `parent` (NULL:

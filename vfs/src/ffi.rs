@@ -678,51 +678,36 @@ unsafe fn set_reserve_for_file(db: *mut ffi::sqlite3, file: *mut ffi::sqlite3_fi
     }
 }
 
-static IO_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 3,
-    xClose: Some(x_close),
-    xRead: Some(x_read),
-    xWrite: Some(x_write),
-    xTruncate: Some(x_truncate),
-    xSync: Some(x_sync),
-    xFileSize: Some(x_file_size),
-    xLock: Some(x_lock),
-    xUnlock: Some(x_unlock),
-    xCheckReservedLock: Some(x_check_reserved_lock),
-    xFileControl: Some(x_file_control),
-    xSectorSize: Some(x_sector_size),
-    xDeviceCharacteristics: Some(x_device_characteristics),
-    xShmMap: Some(x_shm_map),
-    xShmLock: Some(x_shm_lock),
-    xShmBarrier: Some(x_shm_barrier),
-    xShmUnmap: Some(x_shm_unmap),
-    xFetch: Some(x_fetch),
-    xUnfetch: Some(x_unfetch),
-};
+static IO_METHODS: ffi::sqlite3_io_methods = io_methods(true);
 
 /// For parents without shared memory (no WAL): SQLite then refuses WAL mode itself, with
 /// its own "unable to open database file", instead of failing later in `xShmMap`.
-static IO_METHODS_NO_SHM: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 3,
-    xClose: Some(x_close),
-    xRead: Some(x_read),
-    xWrite: Some(x_write),
-    xTruncate: Some(x_truncate),
-    xSync: Some(x_sync),
-    xFileSize: Some(x_file_size),
-    xLock: Some(x_lock),
-    xUnlock: Some(x_unlock),
-    xCheckReservedLock: Some(x_check_reserved_lock),
-    xFileControl: Some(x_file_control),
-    xSectorSize: Some(x_sector_size),
-    xDeviceCharacteristics: Some(x_device_characteristics),
-    xShmMap: None,
-    xShmLock: None,
-    xShmBarrier: None,
-    xShmUnmap: None,
-    xFetch: Some(x_fetch),
-    xUnfetch: Some(x_unfetch),
-};
+static IO_METHODS_NO_SHM: ffi::sqlite3_io_methods = io_methods(false);
+
+/// The methods of our files; the `xShm*` ones only if the parent has shared memory.
+const fn io_methods(shm: bool) -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        iVersion: 3,
+        xClose: Some(x_close),
+        xRead: Some(x_read),
+        xWrite: Some(x_write),
+        xTruncate: Some(x_truncate),
+        xSync: Some(x_sync),
+        xFileSize: Some(x_file_size),
+        xLock: Some(x_lock),
+        xUnlock: Some(x_unlock),
+        xCheckReservedLock: Some(x_check_reserved_lock),
+        xFileControl: Some(x_file_control),
+        xSectorSize: Some(x_sector_size),
+        xDeviceCharacteristics: Some(x_device_characteristics),
+        xShmMap: if shm { Some(x_shm_map) } else { None },
+        xShmLock: if shm { Some(x_shm_lock) } else { None },
+        xShmBarrier: if shm { Some(x_shm_barrier) } else { None },
+        xShmUnmap: if shm { Some(x_shm_unmap) } else { None },
+        xFetch: Some(x_fetch),
+        xUnfetch: Some(x_unfetch),
+    }
+}
 
 /// # Safety
 /// `vfs` must be a VFS this module registered (its pAppData is a `VfsData`).
