@@ -323,7 +323,8 @@ unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int
         match &mut state.role {
             Role::Wal(w) => w.flush_for_sync(parent)?,
             Role::Block(b) => b.flush(parent)?,
-            Role::Main(_) | Role::Journal(_) | Role::Plain => {}
+            Role::Main(m) => m.before_sync(parent)?,
+            Role::Journal(_) | Role::Plain => {}
         }
         let rc = match parent.methods().xSync {
             // SAFETY: the parent file is open.
@@ -402,7 +403,20 @@ unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int
         Ok(rc)
     })
 }
-delegate!(x_unlock, xUnlock, (level: c_int), ffi::SQLITE_OK);
+unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    with_file(file, |state, parent| {
+        if let Role::Main(main) = &mut state.role
+            && level <= ffi::SQLITE_LOCK_SHARED
+        {
+            main.unlocked();
+        }
+        match parent.methods().xUnlock {
+            // SAFETY: forwarding SQLite's own argument to the open parent file.
+            Some(x) => Ok(unsafe { x(parent.0, level) }),
+            None => Ok(ffi::SQLITE_OK),
+        }
+    })
+}
 delegate!(x_check_reserved_lock, xCheckReservedLock, (out: *mut c_int), ffi::SQLITE_OK);
 delegate!(x_sector_size, xSectorSize, (), 4096);
 delegate!(x_device_characteristics, xDeviceCharacteristics, (), 0);
@@ -456,6 +470,13 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
             ffi::SQLITE_FCNTL_CKPT_START | ffi::SQLITE_FCNTL_CKPT_DONE => {
                 if let Some(shared) = &state.shared {
                     shared.set_checkpointing(op == ffi::SQLITE_FCNTL_CKPT_START);
+                }
+            }
+            // The commit's sync comes next (sent even with synchronous=OFF): whatever a page
+            // size change still holds back must be in the file before it.
+            ffi::SQLITE_FCNTL_SYNC => {
+                if let Role::Main(main) = &mut state.role {
+                    main.before_sync(parent)?;
                 }
             }
             ffi::SQLITE_FCNTL_MMAP_SIZE => {

@@ -5,14 +5,19 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use sqlvault_crypto::{
     Argon2Params, DatabaseSalt, KdfKind, Key, PAGE1_CLEAR_LEN, PageCipher, PagePosition, SALT_LEN,
-    SQLITE_MAGIC,
+    SQLITE_MAGIC, TRAILER_LEN,
 };
 
 use crate::error::{Fault, FileKind};
 use crate::raw::{Filled, RawFile, is_page_size};
 use crate::shared::{CachedCipher, KeyMaterial, SharedDb};
+
+mod regroup;
+use regroup::Regroup;
 
 /// Bytes of page 1 that tell the page size before anything is decrypted.
 const HEADER_PREFIX: usize = 24;
@@ -35,6 +40,14 @@ pub(crate) struct MainDb {
     strict: bool,
     /// The page size this handle last saw in page 1 (read or written).
     page_size: Option<usize>,
+    /// A change to a larger page size under way in this transaction (see `regroup`).
+    regroup: Option<Regroup>,
+    /// Bytes SQLite wrote into the reserved tail of a page (by page number), which the
+    /// trailer takes on disk. Only a page size change puts data there (a page of the new,
+    /// larger size written in pieces of the old size, spilled before page 1 announced the
+    /// change); they are kept until the transaction ends, and a commit that has not
+    /// placed them fails instead of losing them.
+    stash: HashMap<u32, [u8; TRAILER_LEN]>,
 }
 
 impl MainDb {
@@ -47,6 +60,8 @@ impl MainDb {
             known_size: 0,
             strict: false,
             page_size: None,
+            regroup: None,
+            stash: HashMap::new(),
         }
     }
 
@@ -179,6 +194,40 @@ impl MainDb {
         self.known_size = 0;
     }
 
+    /// The transaction ended (the lock dropped to SHARED or none): whatever a failed
+    /// commit left half done is gone with it (its journal restores the file).
+    pub(crate) fn unlocked(&mut self) {
+        self.regroup = None;
+        self.stash.clear();
+    }
+
+    /// Before the commit's sync (`SQLITE_FCNTL_SYNC`, and `xSync`): the file must now hold
+    /// everything the transaction wrote.
+    pub(crate) fn before_sync(&mut self, f: &mut dyn RawFile) -> Result<(), Fault> {
+        self.finish_regroup(f)?;
+        if self.stash.is_empty() {
+            Ok(())
+        } else {
+            // SQLite put data where the trailer goes and nothing claimed it: committing
+            // would lose it.
+            Err(Fault::Crypto(sqlvault_crypto::Error::ReserveNotZero))
+        }
+    }
+
+    /// Keeps the bytes of a page's reserved tail that the trailer will take (see `stash`).
+    fn stash_tail(&mut self, page: &[u8], pgno: u32) {
+        let tail = &page[page.len() - TRAILER_LEN..];
+        if tail.iter().all(|&b| b == 0) {
+            if !self.stash.is_empty() {
+                self.stash.remove(&pgno);
+            }
+        } else {
+            let mut kept = [0u8; TRAILER_LEN];
+            kept.copy_from_slice(tail);
+            self.stash.insert(pgno, kept);
+        }
+    }
+
     pub(crate) fn read(&mut self, f: &mut dyn RawFile, buf: &mut [u8], offset: u64) -> Result<Filled, Fault> {
         self.touched |= offset > 0 || buf.len() > 100;
         if let Some(why) = self.shared.key_failed() {
@@ -191,6 +240,9 @@ impl MainDb {
                 return Err(Fault::StrictNoKey);
             }
             return f.read_at(buf, offset);
+        }
+        if self.regroup.is_some() {
+            return self.regroup_read(f, buf, offset);
         }
         let amt = buf.len();
         // A pager whose page size is not the file's (it changed under a backup from a
@@ -210,7 +262,7 @@ impl MainDb {
                 }
                 self.page_size = Some(amt);
             }
-            return match f.read_at(buf, offset)? {
+            let filled = match f.read_at(buf, offset)? {
                 Filled::Short => self.short_page(f, offset, amt),
                 Filled::Full if buf.iter().all(|&b| b == 0) => self.zero_page(f, buf, pgno),
                 Filled::Full => match self.open_page(buf, pgno) {
@@ -218,7 +270,13 @@ impl MainDb {
                     Err(fault @ Fault::Tampered { .. }) => self.free_leaf_or(f, buf, pgno, fault),
                     Err(fault) => Err(fault),
                 },
-            };
+            }?;
+            if let Some(tail) = self.stash.get(&pgno)
+                && filled == Filled::Full
+            {
+                buf[amt - TRAILER_LEN..].copy_from_slice(tail);
+            }
+            return Ok(filled);
         }
         self.read_partial(f, buf, offset)
     }
@@ -441,35 +499,69 @@ impl MainDb {
         if !(is_page_size(amt) && offset.is_multiple_of(amt as u64)) {
             return Err(Fault::UnexpectedIo("a database write that is not one whole page"));
         }
-        let pgno = page_number(offset, amt)?;
-        if pgno == 1 {
-            self.page_size = Some(amt);
+        if offset == 0 {
+            // Page 1 declaring a page size that is not the pager's: a backup (or a VACUUM,
+            // which copies through the backup code) writes a database of another page size
+            // over this one, in the pager's page size.
+            match declared_page_size(buf) {
+                Some(declared) if declared > amt => return self.start_regroup(f, buf, declared),
+                Some(declared) if declared < amt => return self.start_split(f, buf, declared),
+                // A normal page 1, or the rollback of a failed page size change writing the
+                // old page 1 back.
+                _ => self.regroup = None,
+            }
+        } else if self.regroup.is_some() {
+            return self.regroup_write(f, buf, offset);
+        } else if let Some(size) = self.page_size
+            && size < amt
+            && page_size_on_disk(f)? == Some(size)
+        {
+            // The pager still writes in the page size the file had before this
+            // transaction changed it: each write holds several of the file's pages.
+            return self.write_split(f, buf, offset, size);
         }
-        self.fill_gap(f, offset, amt)?;
+        let pgno = page_number(offset, amt)?;
         if let Some((passed, tag)) = self.shared.take_passthrough()
             && passed == pgno
             && buf[amt - 16..] == tag
         {
             // A checkpoint copying the sealed page it read from the WAL.
+            self.fill_gap(f, offset, amt)?;
             f.write_at(buf, offset)?;
-        } else {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            scratch.clear();
-            scratch.extend_from_slice(buf);
-            let sealed = match self.cipher() {
-                Some(cipher) => cipher
-                    .seal(&mut scratch, PagePosition::Database { pgno })
-                    .map_err(Fault::from),
-                None => Err(Fault::NoKey),
-            };
-            let result = sealed.and_then(|()| f.write_at(&scratch, offset));
-            self.scratch = scratch;
-            result?;
+            self.known_size = self.known_size.max(offset + amt as u64);
+            return Ok(());
         }
+        self.stash_tail(buf, pgno);
+        self.seal_and_write(f, buf, offset)
+    }
+
+    /// Seals `page` (a whole page of the file's page size) at its position and writes it.
+    fn seal_and_write(&mut self, f: &mut dyn RawFile, page: &[u8], offset: u64) -> Result<(), Fault> {
+        let size = page.len();
+        let pgno = page_number(offset, size)?;
+        self.fill_gap(f, offset, size)?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(page);
+        if scratch.len() > TRAILER_LEN {
+            // Bytes kept aside by `stash_tail` until the transaction ends.
+            let tail = scratch.len() - TRAILER_LEN;
+            scratch[tail..].fill(0);
+        }
+        let sealed = match self.cipher() {
+            Some(cipher) => cipher
+                .seal(&mut scratch, PagePosition::Database { pgno })
+                .map_err(Fault::from),
+            None => Err(Fault::NoKey),
+        };
+        let result = sealed.and_then(|()| f.write_at(&scratch, offset));
+        self.scratch = scratch;
+        result?;
         if pgno == 1 {
+            self.page_size = Some(size);
             self.shared.salt_settled();
         }
-        self.known_size = self.known_size.max(offset + amt as u64);
+        self.known_size = self.known_size.max(offset + size as u64);
         Ok(())
     }
 
@@ -519,6 +611,11 @@ impl MainDb {
         if self.cipher().is_none() {
             return f.truncate(size);
         }
+        self.finish_regroup(f)?;
+        if let Some(p) = self.page_size {
+            let pages = size / p as u64;
+            self.stash.retain(|&pgno, _| u64::from(pgno) <= pages);
+        }
         let current = f.size()?;
         let page_size = page_size_on_disk(f).ok().flatten();
         match page_size {
@@ -528,6 +625,16 @@ impl MainDb {
             _ => f.truncate(size),
         }
     }
+}
+
+/// The page size a plaintext page 1 declares in its header, if it is one.
+fn declared_page_size(page: &[u8]) -> Option<usize> {
+    if page.len() < HEADER_PREFIX || &page[..SALT_LEN] != SQLITE_MAGIC {
+        return None;
+    }
+    let raw = usize::from(u16::from_be_bytes([page[16], page[17]]));
+    let size = if raw == 1 { 65536 } else { raw };
+    is_page_size(size).then_some(size)
 }
 
 fn page_number(offset: u64, page_size: usize) -> Result<u32, Fault> {

@@ -496,3 +496,166 @@ fn a_connection_opened_on_an_empty_file_reads_a_smaller_page_size_created_later(
         assert_eq!(seen, page_size);
     }
 }
+
+/// SQLite's backup-2.9: the backup API copies a database into one of another page size.
+/// The destination's pager writes the source's pages in its own page size, so one
+/// source page arrives as several writes (or one write holds several); the result must
+/// be the source database, sealed in the source's page size, whole after a reopen.
+#[test]
+fn a_backup_into_a_database_of_another_page_size_works() {
+    for (from, to) in [(1024, 512), (512, 1024), (4096, 1024), (1024, 4096), (512, 65536)] {
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src.db");
+        let dst_path = dir.path().join("dst.db");
+        let src = vopen_keyed(&s(&src_path), &raw_pragma());
+        src.execute_batch(&format!(
+            "PRAGMA page_size = {from};
+             CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB, c TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO t SELECT i, randomblob(i * 7 % 1500), 'row-' || i FROM n;
+             CREATE INDEX tc ON t(c);"
+        ))
+        .unwrap();
+        let mut dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+        dst.execute_batch(&format!(
+            "PRAGMA page_size = {to};
+             CREATE TABLE old(x);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+             INSERT INTO old SELECT randomblob(300) FROM n;"
+        ))
+        .unwrap();
+        let want: String = src
+            .query_row("SELECT group_concat(a || hex(b) || c) FROM t", [], |r| r.get(0))
+            .unwrap();
+        {
+            let backup = rusqlite::backup::Backup::new(&src, &mut dst).unwrap();
+            backup
+                .run_to_completion(5, std::time::Duration::ZERO, None)
+                .unwrap_or_else(|e| panic!("backup {from} -> {to}: {e}"));
+        }
+        drop((src, dst));
+        assert!(is_sealed(&dst_path));
+        assert!(!contains(&std::fs::read(&dst_path).unwrap(), b"row-1"));
+        let dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+        let ok: String = dst.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "{from} -> {to}");
+        let got: String = dst
+            .query_row("SELECT group_concat(a || hex(b) || c) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert!(got == want, "{from} -> {to}: contents differ");
+        let size: i64 = dst.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(size, from);
+        dst.execute_batch("INSERT INTO t(b, c) VALUES (randomblob(5000), 'after')")
+            .unwrap();
+    }
+}
+
+/// A plaintext source uses every byte of its pages, so its pages cannot be sealed in
+/// place: the backup must fail and leave the keyed destination as it was.
+#[test]
+fn a_backup_from_a_plaintext_database_into_a_keyed_one_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("plain.db");
+    let dst_path = dir.path().join("dst.db");
+    let src = rusqlite::Connection::open(&src_path).unwrap();
+    src.execute_batch(
+        "CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB, c TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+         INSERT INTO t SELECT i, randomblob(i * 7 % 1500), 'row-' || i FROM n;",
+    )
+    .unwrap();
+    let mut dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+    dst.execute_batch("CREATE TABLE old(x); INSERT INTO old VALUES ('kept');")
+        .unwrap();
+    let copied = rusqlite::backup::Backup::new(&src, &mut dst)
+        .unwrap()
+        .run_to_completion(5, std::time::Duration::ZERO, None);
+    assert!(
+        copied.is_err(),
+        "a plaintext backup into a keyed database succeeded"
+    );
+    drop(dst);
+    assert!(!contains(&std::fs::read(&dst_path).unwrap(), b"row-1"));
+    let dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+    let ok: String = dst.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let kept: String = dst.query_row("SELECT x FROM old", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, "kept");
+}
+
+/// The same page size change with a destination cache far smaller than the database:
+/// the pager spills pieces of the new layout before page 1 announces it.
+#[test]
+fn a_backup_into_another_page_size_that_spills_works() {
+    for (from, to, cache) in [(4096, 512, 10), (1024, 4096, 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src.db");
+        let dst_path = dir.path().join("dst.db");
+        let src = vopen_keyed(&s(&src_path), &raw_pragma());
+        src.execute_batch(&format!(
+            "PRAGMA page_size = {from};
+             CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT i, randomblob(i % 900) FROM n;"
+        ))
+        .unwrap();
+        let mut dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+        dst.execute_batch(&format!(
+            "PRAGMA page_size = {to}; PRAGMA cache_size = {cache};
+             CREATE TABLE old(x); INSERT INTO old VALUES (randomblob(100000));"
+        ))
+        .unwrap();
+        let want: String = src
+            .query_row("SELECT group_concat(hex(b)) FROM t", [], |r| r.get(0))
+            .unwrap();
+        rusqlite::backup::Backup::new(&src, &mut dst)
+            .unwrap()
+            .run_to_completion(1_000_000, std::time::Duration::ZERO, None)
+            .unwrap_or_else(|e| panic!("backup {from} -> {to}: {e}"));
+        drop((src, dst));
+        let dst = vopen_keyed(&s(&dst_path), &raw_pragma());
+        let ok: String = dst.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "{from} -> {to}");
+        let got: String = dst
+            .query_row("SELECT group_concat(hex(b)) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert!(got == want, "{from} -> {to}: contents differ");
+    }
+}
+
+/// `PRAGMA page_size` then `VACUUM` changes the page size of an existing database (SQLite
+/// copies the rebuilt database back through the backup code).
+#[test]
+fn vacuum_changes_the_page_size_of_a_keyed_database() {
+    for (from, to) in [(4096, 1024), (1024, 8192), (512, 65536)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let c = vopen_keyed(&s(&path), &raw_pragma());
+        c.execute_batch(&format!(
+            "PRAGMA page_size = {from}; PRAGMA cache_size = 8;
+             CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB, c TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+             INSERT INTO t SELECT i, randomblob(i % 700), 'row-' || i FROM n;
+             DELETE FROM t WHERE a % 3 = 0;"
+        ))
+        .unwrap();
+        let want: String = c
+            .query_row("SELECT group_concat(a || hex(b) || c) FROM t", [], |r| r.get(0))
+            .unwrap();
+        c.execute_batch(&format!("PRAGMA page_size = {to}; VACUUM;"))
+            .unwrap_or_else(|e| panic!("VACUUM {from} -> {to}: {e}"));
+        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(size, to, "{from} -> {to}");
+        drop(c);
+        assert!(!contains(&std::fs::read(&path).unwrap(), b"row-1"));
+        let c = vopen_keyed(&s(&path), &raw_pragma());
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "{from} -> {to}");
+        let got: String = c
+            .query_row("SELECT group_concat(a || hex(b) || c) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert!(got == want, "{from} -> {to}: contents differ");
+        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(size, to);
+    }
+}
