@@ -48,6 +48,10 @@ pub(crate) struct MainDb {
     /// change); they are kept until the transaction ends, and a commit that has not
     /// placed them fails instead of losing them.
     stash: HashMap<u32, [u8; TRAILER_LEN]>,
+    /// The pages (in the pager's page size) written since the transaction began, one bit
+    /// each: a page size change reseals exactly those, and leaves alone what SQLite did
+    /// not touch (and did not journal), such as the page holding the pending byte.
+    written: Vec<u64>,
 }
 
 impl MainDb {
@@ -62,6 +66,7 @@ impl MainDb {
             page_size: None,
             regroup: None,
             stash: HashMap::new(),
+            written: Vec::new(),
         }
     }
 
@@ -199,6 +204,21 @@ impl MainDb {
     pub(crate) fn unlocked(&mut self) {
         self.regroup = None;
         self.stash.clear();
+        self.written.clear();
+    }
+
+    fn mark_written(&mut self, pgno: u32) {
+        let (word, bit) = (pgno as usize / 64, pgno % 64);
+        if self.written.len() <= word {
+            self.written.resize(word + 1, 0);
+        }
+        self.written[word] |= 1 << bit;
+    }
+
+    fn was_written(&self, pgno: u32) -> bool {
+        self.written
+            .get(pgno as usize / 64)
+            .is_some_and(|w| w & (1 << (pgno % 64)) != 0)
     }
 
     /// Before the commit's sync (`SQLITE_FCNTL_SYNC`, and `xSync`): the file must now hold
@@ -532,6 +552,7 @@ impl MainDb {
             return Ok(());
         }
         self.stash_tail(buf, pgno);
+        self.mark_written(pgno);
         self.seal_and_write(f, buf, offset)
     }
 

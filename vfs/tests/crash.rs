@@ -395,3 +395,70 @@ fn crash_during_a_page_size_change() {
         }
     }
 }
+
+/// SQLite's backup_ioerr: I/O errors from some point of a backup into a database of
+/// another page size on; once the errors stop, the destination is whole (the backup
+/// rolled back, or done).
+#[test]
+fn io_errors_during_a_backup_between_page_sizes() {
+    let fault = faulty();
+    for (src_size, dst_size) in [(1024, 512), (512, 4096)] {
+        let run = |dir: &Path, arm: u64| -> (bool, u64) {
+            let src_path = dir.join("src.db");
+            let dst_path = dir.join("dst.db");
+            let _ = std::fs::remove_file(&src_path);
+            let _ = std::fs::remove_file(&dst_path);
+            let src = open_faulty(&src_path, Engine::Sqlvault);
+            src.execute_batch(&format!(
+                "PRAGMA page_size = {src_size};
+                 CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
+                 INSERT INTO t SELECT i, zeroblob(i * 13 % 1000) FROM n;"
+            ))
+            .unwrap();
+            let mut dst = open_faulty(&dst_path, Engine::Sqlvault);
+            dst.execute_batch(&format!(
+                "PRAGMA page_size = {dst_size}; PRAGMA cache_size = 10;
+                 CREATE TABLE old(x);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+                 INSERT INTO old SELECT zeroblob(700) FROM n;"
+            ))
+            .unwrap();
+            fault.arm(arm);
+            let ok = rusqlite::backup::Backup::new(&src, &mut dst)
+                .and_then(|b| b.run_to_completion(1_000_000, std::time::Duration::ZERO, None))
+                .is_ok();
+            let ops = fault.ops();
+            drop((src, dst));
+            fault.disarm();
+            (ok, ops)
+        };
+        let dir = tempdir();
+        let (ok, total) = run(dir.path(), u64::MAX);
+        assert!(ok);
+        assert!(total > 50, "{src_size} -> {dst_size}: only {total} operations");
+        for at in (1..=total).rev() {
+            let what = format!("{src_size} -> {dst_size}: errors from op {at} of {total}");
+            let dir = tempdir();
+            let (done, _) = run(dir.path(), at);
+            let dst_path = dir.path().join("dst.db");
+            let key = sqlvault_vfs::DatabaseKey::resolve(
+                &dst_path,
+                &sqlvault_vfs::Key::Raw(sqlvault_vfs::MasterKey::from_hex(HEX).unwrap()),
+                sqlvault_vfs::Argon2Params::INSECURE_FOR_TESTS,
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let conn = sqlvault_vfs::open_connection(&dst_path, &key, OpenFlags::default())
+                .unwrap_or_else(|e| panic!("{what}: reopening: {e}"));
+            assert_eq!(integrity(&conn), "ok", "{what} (backup returned ok: {done})");
+            let tables: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE name IN ('t', 'old')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(tables, 1, "{what}");
+        }
+    }
+}

@@ -211,23 +211,26 @@ impl MainDb {
     }
 
     /// Seals every page still pending, and reseals in the new size every page of the new
-    /// database that the commit did not write (its pieces were all spilled before page 1
-    /// came): the commit is about to sync or truncate. What lies past the new database is
-    /// left alone: SQLite did not journal it, and cuts it off once the commit is durable.
+    /// database whose pieces were all spilled before page 1 came: the commit is about to
+    /// sync or truncate. What the transaction did not write is left alone: SQLite did not
+    /// journal it (what lies past the new database, cut off once the commit is durable; the
+    /// page holding the pending byte).
     pub(super) fn finish_regroup(&mut self, f: &mut dyn RawFile) -> Result<(), Fault> {
         let Some(r) = self.regroup.as_ref() else {
             return Ok(());
         };
-        let (new, pages) = (r.new, r.pages);
+        let (new, pages, pieces) = (r.new, r.pages, r.pieces());
         let result = (|| {
             for pgno in 1..=pages {
+                let first_piece = (u64::from(pgno) - 1) * pieces as u64 + 1;
+                let spilled = (first_piece..first_piece + pieces as u64)
+                    .any(|p| u32::try_from(p).is_ok_and(|p| self.was_written(p)));
                 let Some(r) = self.regroup.as_mut() else {
                     break;
                 };
-                if r.written.contains(&pgno) {
+                if r.written.contains(&pgno) || r.pending.contains_key(&pgno) || !spilled {
                     continue;
                 }
-                let pieces = r.pieces();
                 r.pending.entry(pgno).or_insert_with(|| Assembly {
                     page: vec![0u8; new],
                     filled: vec![false; pieces],
@@ -253,7 +256,8 @@ impl MainDb {
     }
 
     /// Page 1 (in the pager's page size `buf.len()`) declares the smaller `new` size:
-    /// reseal the rest of the new database in the new size, then write page 1's pages.
+    /// reseal in the new size what the transaction already wrote of the new database (pages
+    /// the pager spilled), then write page 1's pages.
     pub(super) fn start_split(&mut self, f: &mut dyn RawFile, buf: &[u8], new: usize) -> Result<(), Fault> {
         check_reserve(buf)?;
         let old = buf.len();
@@ -263,10 +267,12 @@ impl MainDb {
         let mut piece = vec![0u8; old];
         let mut at = old as u64;
         while at + old as u64 <= end {
-            if self.read(f, &mut piece, at)? == Filled::Short {
-                break;
+            if self.was_written(page_number(at, old)?) {
+                if self.read(f, &mut piece, at)? == Filled::Short {
+                    break;
+                }
+                self.write_split(f, &piece, at, new)?;
             }
-            self.write_split(f, &piece, at, new)?;
             at += old as u64;
         }
         // Every piece is in the new page size now, its tails included.
