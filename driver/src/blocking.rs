@@ -116,6 +116,14 @@ impl Database {
         block_on(self.db.write_with(f))
     }
 
+    /// Re-encrypts the database under `new_key`, as [`crate::Database::rekey`].
+    ///
+    /// # Errors
+    /// As [`crate::Database::rekey`].
+    pub fn rekey(&self, new_key: Key) -> Result<()> {
+        block_on(self.db.rekey(new_key))
+    }
+
     /// Closes the pool, as [`crate::Database::close`].
     ///
     /// # Errors

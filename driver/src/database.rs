@@ -18,6 +18,8 @@ use crate::transaction::{ReadTx, WriteTx};
 use crate::worker::{self, ConnHandle, ConnState, QueueSlot, SpawnOptions};
 use crate::{Error, Options, Result};
 
+mod rekey;
+
 /// An open sqlvault database: a pool of one writer and several readers.
 ///
 /// Cheap to clone (all clones share the pool). Transactions borrow nothing from it, so they can
@@ -69,7 +71,8 @@ pub(crate) struct Inner {
 /// How to start a connection thread of this pool.
 struct Opener {
     path: PathBuf,
-    key: DatabaseKey,
+    /// Replaced by a rekey.
+    key: Mutex<DatabaseKey>,
     options: Options,
 }
 
@@ -82,6 +85,9 @@ struct Conns {
     leased: Vec<bool>,
     /// Set once every thread has been sent its shutdown.
     shut_down: bool,
+    /// A rekey is replacing the connections: nothing is queued on them directly (callers
+    /// wait for a permit, which the rekey holds).
+    paused: bool,
 }
 
 /// One connection thread of the pool.
@@ -110,6 +116,10 @@ enum Which {
 static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
 
 impl Opener {
+    fn key(&self) -> DatabaseKey {
+        self.key.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     fn spawn_options(&self, which: Which, pool: u64) -> SpawnOptions {
         SpawnOptions {
             name: match which {
@@ -127,7 +137,15 @@ impl Opener {
     /// Starts a replacement for a connection whose thread died. It opens on its own thread;
     /// commands queued meanwhile run once it is open.
     fn respawn(&self, which: Which, pool: u64) -> Result<Conn> {
-        let (path, key, options) = (self.path.clone(), self.key.clone(), self.options.clone());
+        let (conn, _ready) = self.respawn_ready(which, pool)?;
+        tracing::warn!(connection = ?which, "a connection thread died; started a new one");
+        Ok(conn)
+    }
+
+    /// Starts a connection thread with the pool's current key; the receiver says when (and
+    /// whether) its connection is open.
+    fn respawn_ready(&self, which: Which, pool: u64) -> Result<(Conn, oneshot::Receiver<Result<()>>)> {
+        let (path, key, options) = (self.path.clone(), self.key(), self.options.clone());
         let spawned = match which {
             Which::Writer => ConnHandle::spawn(self.spawn_options(which, pool), move || {
                 Ok((connect::open_writer(&path, &key, &options)?, ()))
@@ -136,9 +154,8 @@ impl Opener {
                 Ok((connect::open_reader(&path, &key, &options)?, ()))
             })?,
         };
-        tracing::warn!(connection = ?which, "a connection thread died; started a new one");
-        let (handle, join, _ready) = spawned;
-        Ok(Conn::new((handle, join)))
+        let (handle, join, ready) = spawned;
+        Ok((Conn::new((handle, join)), ready))
     }
 }
 
@@ -222,7 +239,7 @@ impl Database {
                 pool,
                 opener: Opener {
                     path,
-                    key: db_key,
+                    key: Mutex::new(db_key),
                     options,
                 },
                 reader_count,
@@ -232,6 +249,7 @@ impl Database {
                     leased: vec![false; reader_count],
                     readers,
                     shut_down: false,
+                    paused: false,
                 }),
                 read_permits: Arc::new(Semaphore::new(reader_count)),
                 write_permits: Arc::new(Semaphore::new(1)),
@@ -366,6 +384,9 @@ impl Database {
                 let mut conns = inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
                 if inner.closed.load(Ordering::SeqCst) || conns.shut_down {
                     return Err(Error::Closed);
+                }
+                if conns.paused {
+                    break;
                 }
                 conns.replace_dead_idle_readers(inner);
                 // The least busy (fewest commands queued or running); the first of equals.

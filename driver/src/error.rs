@@ -38,6 +38,9 @@ pub enum Error {
     /// wait for a connection thread while blocking one, so it is refused at once: return what
     /// the closure computed and make the call after it.
     Reentrant,
+    /// [`crate::Database::rekey`] needs the database to itself, and another connection (in
+    /// another process, or another pool) has it open. Nothing was changed.
+    DatabaseInUse,
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -59,6 +62,10 @@ impl fmt::Display for Error {
             Error::Reentrant => f.write_str(
                 "called the pool from one of its own connection threads (inside a closure run by the pool); \
                  that would wait on the thread it blocks, so it is refused",
+            ),
+            Error::DatabaseInUse => f.write_str(
+                "another connection has the database open (another process or pool); \
+                 rekey needs it alone, and nothing was changed",
             ),
         }
     }

@@ -19,6 +19,8 @@
 //!   connection thread.
 //! - [`Database::read_with`] / [`Database::write_with`]: a closure that runs a whole unit of work
 //!   in one trip to the connection thread.
+//! - [`Database::rekey`]: re-encrypts the database under a new key while the pool is open
+//!   (callers wait for it, then carry on under the new key), crash-safely.
 //! - [`blocking`]: the same pool for synchronous code.
 //!
 //! ## Cancellation

@@ -3,10 +3,11 @@
 //! 1. The source is opened with the old key; a WAL is checkpointed and the source is put in
 //!    rollback-journal mode (same content, no `-wal` file left to pair with the wrong
 //!    database later), and an exclusive locking mode keeps other writers out.
-//! 2. The pages are copied with SQLite's backup API into a new file in the same
-//!    directory, encrypted under the new key (fresh salt), WAL mode restored if it was on.
-//! 3. The copy is checked (`integrity_check`), flushed to disk, renamed over the original
-//!    (atomic on POSIX), and the directory is flushed.
+//! 2. [`sqlvault_vfs::rekey::reencrypt_copy`] copies the pages into a new file in the same
+//!    directory, encrypted under the new key (fresh salt), WAL mode restored if it was on,
+//!    and checks the copy (`integrity_check`).
+//! 3. The copy is flushed to disk, renamed over the original (atomic on POSIX), and the
+//!    directory is flushed.
 //!
 //! A crash before step 3's rename leaves the original untouched (plus a stray
 //! `.NAME.*.sqlvault-tmp` file); after it, the new database. Never a mix.
@@ -14,11 +15,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use rusqlite::backup::{Backup, StepResult};
-use sqlvault_vfs::{DatabaseKey, open_connection};
 
 use super::Ui;
-use super::db::{PendingFile, crash_after_pages, create_flags, open_existing};
+use super::db::open_existing;
 use super::error::CliError;
 use super::keys::{ENV_NEW_KEY, KdfOpts, KeyOpts, KeySource, database_key};
 
@@ -35,9 +34,6 @@ pub struct RekeyArgs {
     #[command(flatten)]
     pub kdf: KdfOpts,
 }
-
-/// Pages copied per backup step.
-const PAGES_PER_STEP: i32 = 8;
 
 /// Runs `sqlvault rekey`.
 pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
@@ -77,51 +73,22 @@ pub fn run(args: RekeyArgs, ui: Ui) -> Result<(), CliError> {
     src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(classify_src)?;
 
-    let pending = PendingFile::new(&args.db)?;
-    {
-        let dbkey = DatabaseKey::resolve_with_limits(pending.path(), &new_key, params, args.key.limits())?;
-        let mut dst = open_connection(pending.path(), &dbkey, create_flags())?;
-        {
-            let backup = Backup::new(&src, &mut dst)?;
-            let bar = ui.progress("rekey", 0);
-            loop {
-                let step = backup.step(PAGES_PER_STEP).map_err(classify_src)?;
-                let p = backup.progress();
-                let total = u64::try_from(p.pagecount).unwrap_or(0);
-                let done = total.saturating_sub(u64::try_from(p.remaining).unwrap_or(0));
-                bar.set_length(total);
-                bar.set_position(done);
-                crash_after_pages(done);
-                match step {
-                    StepResult::Done => break,
-                    StepResult::More => {}
-                    _ => {
-                        return Err(CliError::Failed(
-                            "the database is locked by another connection".into(),
-                        ));
-                    }
-                }
-            }
-            bar.finish_and_clear();
-        }
-        let classify_dst = |e| CliError::from(sqlvault_vfs::classify_error(&dst, e));
-        if was_wal {
-            let _: String = dst
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(classify_dst)?;
-        }
-        let check: String = dst
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(classify_dst)?;
-        if check != "ok" {
-            return Err(CliError::Corrupt(format!(
-                "the re-encrypted copy fails integrity_check: {check}"
-            )));
-        }
-        dst.close().map_err(|(_, e)| CliError::from(e))?;
-    }
+    let bar = ui.progress("rekey", 0);
+    let copy = sqlvault_vfs::rekey::reencrypt_copy(
+        &src,
+        &args.db,
+        &new_key,
+        params,
+        args.key.limits(),
+        was_wal.then_some("WAL"),
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
     // Fsync, atomic rename over the original, fsync of the directory.
-    pending.commit()?;
+    copy.commit()?;
     drop(src);
     ui.say(format_args!("rekeyed {}", args.db.display()));
     Ok(())

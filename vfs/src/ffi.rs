@@ -597,7 +597,8 @@ fn pragma(
         }
         "rekey" | "hexrekey" => {
             message(
-                "PRAGMA rekey is not supported: use `sqlvault rekey`, which rewrites the database crash-safely",
+                "PRAGMA rekey is not supported: use `sqlvault rekey` (the CLI, with the database closed) \
+                 or `Database::rekey` (the Rust driver, while it is open); both rewrite the database crash-safely",
             );
             Ok(Some(ffi::SQLITE_ERROR))
         }

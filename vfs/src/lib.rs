@@ -73,6 +73,8 @@ mod key;
 mod key_limits;
 mod main_db;
 mod raw;
+#[cfg(feature = "rusqlite")]
+pub mod rekey;
 mod shared;
 #[cfg(not(feature = "loadable-extension"))]
 pub mod testing;

@@ -260,3 +260,26 @@ fn databases_beyond_the_lock_byte_page() {
         "ok"
     );
 }
+
+/// `PRAGMA rekey` cannot re-encrypt in place (a crash would leave pages under two keys):
+/// it fails, says which two ways do it, and changes nothing.
+#[test]
+fn pragma_rekey_is_refused_with_the_two_ways_that_work() {
+    let dir = tempdir();
+    let path = db_path(&dir, "r.db");
+    let key = raw_key(3);
+    let conn = open(&path, &key);
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    for pragma in ["PRAGMA rekey = 'new'", "PRAGMA hexrekey = '00'"] {
+        let err = conn.execute_batch(pragma).unwrap_err().to_string();
+        assert!(
+            err.contains("sqlvault rekey") && err.contains("Database::rekey"),
+            "{pragma}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let x: i64 = conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(x, 1);
+}
