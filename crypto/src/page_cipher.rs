@@ -102,6 +102,12 @@ pub enum SealContext {
         /// fsync completed after it was written) when this one was sealed: then a damaged
         /// earlier frame is not a torn write but tampering.
         after_sync: bool,
+        /// The authentication tag (the last 16 bytes) of the sealed page in the frame
+        /// before this one, as it stood when this one was sealed; zeros for frame 0. It
+        /// chains the frames of a generation: a frame left over from a transaction that
+        /// was rolled back (or any other frame) cannot be put back into its slot behind
+        /// frames it was not written after.
+        previous: [u8; 16],
     },
     /// In the rollback-journal record starting at byte `offset`, under the journal header
     /// whose checksum nonce (SQLite's `cksumInit`) is `journal_nonce`.
@@ -154,8 +160,10 @@ fn build_aad(pos: PagePosition, page: &[u8]) -> Aad {
     Aad { bytes, len }
 }
 
-/// The keyed function behind context tags: AES-256 under a key of its own, as a two-block
-/// CBC-MAC over a fixed-length encoding (a PRF for fixed-length inputs), truncated to 32 bits.
+/// The keyed function behind context tags: AES-256 under a key of its own, as a CBC-MAC over
+/// a fixed-length encoding per kind of context (two blocks for a journal record, three for a
+/// WAL frame; the first byte names the kind, so the encodings are prefix-free and the MAC a
+/// PRF on them), truncated to 32 bits.
 struct ContextKey(aes::Aes256);
 
 impl ContextKey {
@@ -167,13 +175,14 @@ impl ContextKey {
 
     fn tag(&self, ctx: SealContext) -> Option<[u8; 4]> {
         use aes::cipher::BlockCipherEncrypt;
-        let (mut first, second) = match ctx {
+        let (mut first, second, third) = match ctx {
             SealContext::Database => return None,
             SealContext::WalFrame {
                 salts,
                 frame,
                 commit_size,
                 after_sync,
+                previous,
             } => {
                 let mut a = [0u8; 16];
                 a[0] = 1;
@@ -182,7 +191,7 @@ impl ContextKey {
                 let mut b = [0u8; 16];
                 b[..8].copy_from_slice(&salts);
                 b[8..12].copy_from_slice(&commit_size.to_be_bytes());
-                (a, b)
+                (a, b, Some(previous))
             }
             SealContext::Journal {
                 journal_nonce,
@@ -195,14 +204,16 @@ impl ContextKey {
                 a[8..].copy_from_slice(&offset.to_be_bytes());
                 let mut b = [0u8; 16];
                 b[..4].copy_from_slice(&journal_nonce.to_be_bytes());
-                (a, b)
+                (a, b, None)
             }
         };
-        let mut block = aes::Block::from(first);
-        self.0.encrypt_block(&mut block);
-        first.copy_from_slice(&block);
-        for (x, y) in first.iter_mut().zip(second) {
-            *x ^= y;
+        for next in std::iter::once(second).chain(third) {
+            let mut block = aes::Block::from(first);
+            self.0.encrypt_block(&mut block);
+            first.copy_from_slice(&block);
+            for (x, y) in first.iter_mut().zip(next) {
+                *x ^= y;
+            }
         }
         let mut block = aes::Block::from(first);
         self.0.encrypt_block(&mut block);
@@ -735,6 +746,7 @@ mod tests {
             frame,
             commit_size: 0,
             after_sync,
+            previous: [0u8; 16],
         }
     }
 
@@ -755,12 +767,14 @@ mod tests {
                 frame: 5,
                 commit_size: 0,
                 after_sync: false,
+                previous: [0u8; 16],
             },
             SealContext::WalFrame {
                 salts: *b"saltsalt",
                 frame: 5,
                 commit_size: 9,
                 after_sync: false,
+                previous: [0u8; 16],
             },
             SealContext::Journal {
                 journal_nonce: 1,

@@ -117,12 +117,14 @@ fn seal_in_agrees_on_every_backend_and_context() {
                 frame: 0,
                 commit_size: 0,
                 after_sync: false,
+                previous: [0u8; 16],
             },
             SealContext::WalFrame {
                 salts: rng.array(),
                 frame: rng.next_u32(),
                 commit_size: rng.next_u32(),
                 after_sync: true,
+                previous: [0u8; 16],
             },
             SealContext::Journal {
                 journal_nonce: rng.next_u32(),

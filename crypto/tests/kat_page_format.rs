@@ -153,6 +153,7 @@ const WAL: SealContext = SealContext::WalFrame {
     frame: 7,
     commit_size: 12,
     after_sync: true,
+    previous: [0u8; 16],
 };
 
 const JOURNAL: SealContext = SealContext::Journal {
@@ -162,20 +163,22 @@ const JOURNAL: SealContext = SealContext::Journal {
 };
 
 /// The context tags of fixed contexts under the fixed key and salt above, as computed by
-/// this implementation when format version 2 was defined. A change here is a format
-/// change: WAL frames and journal records written before it would no longer `open_in`.
+/// this implementation when format version 2 was defined (the WAL ones again when frames
+/// were chained to the previous frame's tag). A change here is a format change: WAL frames
+/// and journal records written before it would no longer `open_in`.
 #[test]
 fn context_tags_are_pinned() {
-    let cases: [(SealContext, [u8; 4]); 8] = [
-        (WAL, hex!("c107ed2d")),
+    let cases: [(SealContext, [u8; 4]); 9] = [
+        (WAL, hex!("362aba3a")),
         (
             SealContext::WalFrame {
                 salts: [0; 8],
                 frame: 0,
                 commit_size: 0,
                 after_sync: false,
+                previous: [0u8; 16],
             },
-            hex!("84da5f90"),
+            hex!("c9d587df"),
         ),
         (
             SealContext::WalFrame {
@@ -183,8 +186,9 @@ fn context_tags_are_pinned() {
                 frame: 8,
                 commit_size: 12,
                 after_sync: true,
+                previous: [0u8; 16],
             },
-            hex!("e16ce291"),
+            hex!("27ddc1fe"),
         ),
         (
             SealContext::WalFrame {
@@ -192,8 +196,19 @@ fn context_tags_are_pinned() {
                 frame: 7,
                 commit_size: 12,
                 after_sync: false,
+                previous: [0u8; 16],
             },
-            hex!("300adb0f"),
+            hex!("1259163b"),
+        ),
+        (
+            SealContext::WalFrame {
+                salts: hex!("0123456789abcdef"),
+                frame: 7,
+                commit_size: 12,
+                after_sync: true,
+                previous: hex!("00112233445566778899aabbccddeeff"),
+            },
+            hex!("4b2741cc"),
         ),
         (JOURNAL, hex!("15736c37")),
         (

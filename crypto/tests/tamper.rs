@@ -91,22 +91,33 @@ fn sealed_in(
 }
 
 /// The same WAL frame context with one field changed by `f`.
-fn wal_with(ctx: SealContext, f: impl FnOnce(&mut [u8; 8], &mut u32, &mut u32, &mut bool)) -> SealContext {
+fn wal_with(
+    ctx: SealContext,
+    f: impl FnOnce(&mut [u8; 8], &mut u32, &mut u32, &mut bool, &mut [u8; 16]),
+) -> SealContext {
     let SealContext::WalFrame {
         mut salts,
         mut frame,
         mut commit_size,
         mut after_sync,
+        mut previous,
     } = ctx
     else {
         panic!("not a WAL frame context: {ctx:?}");
     };
-    f(&mut salts, &mut frame, &mut commit_size, &mut after_sync);
+    f(
+        &mut salts,
+        &mut frame,
+        &mut commit_size,
+        &mut after_sync,
+        &mut previous,
+    );
     SealContext::WalFrame {
         salts,
         frame,
         commit_size,
         after_sync,
+        previous,
     }
 }
 
@@ -143,6 +154,7 @@ fn every_single_bit_flip_is_rejected() {
             frame: 3,
             commit_size: rng.next_u32(),
             after_sync: true,
+            previous: [0u8; 16],
         };
         let journal = SealContext::Journal {
             journal_nonce: rng.next_u32(),
@@ -368,6 +380,7 @@ fn position_kinds_are_not_interchangeable() {
                 frame: n,
                 commit_size: n,
                 after_sync: false,
+                previous: [0u8; 16],
             },
             SealContext::Journal {
                 journal_nonce: n,
@@ -412,6 +425,7 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
                 frame,
                 commit_size,
                 after_sync,
+                previous: [0u8; 16],
             };
             let pgno = rng.next_u32().max(2);
             let pos = PagePosition::Database { pgno };
@@ -419,7 +433,7 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
             assert_opens_in(&mut cipher, &sealed, &plain, pos, ctx, "a WAL frame");
 
             for other in [frame - 1, frame + 1, 0, u32::MAX, frame ^ (1 << 31)] {
-                let moved = wal_with(ctx, |_, f, _, _| *f = other);
+                let moved = wal_with(ctx, |_, f, _, _, _| *f = other);
                 assert_rejected_in(
                     &mut cipher,
                     &sealed,
@@ -431,7 +445,7 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
             // Another WAL generation: every single salt bit, the two salts swapped, and
             // a fresh pair (what SQLite draws on a WAL reset).
             for bit in 0..64 {
-                let other = wal_with(ctx, |s, _, _, _| s[bit / 8] ^= 1 << (bit % 8));
+                let other = wal_with(ctx, |s, _, _, _, _| s[bit / 8] ^= 1 << (bit % 8));
                 assert_rejected_in(
                     &mut cipher,
                     &sealed,
@@ -440,10 +454,10 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
                     &format!("salt bit {bit} flipped"),
                 );
             }
-            let swapped = wal_with(ctx, |s, _, _, _| s.rotate_left(4));
+            let swapped = wal_with(ctx, |s, _, _, _, _| s.rotate_left(4));
             assert_rejected_in(&mut cipher, &sealed, pos, swapped, "salt-1 and salt-2 swapped");
             let fresh = rng.array();
-            let next_generation = wal_with(ctx, |s, _, _, _| *s = fresh);
+            let next_generation = wal_with(ctx, |s, _, _, _, _| *s = fresh);
             assert_rejected_in(
                 &mut cipher,
                 &sealed,
@@ -453,7 +467,7 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
             );
 
             for bit in 0..32 {
-                let resized = wal_with(ctx, |_, _, c, _| *c ^= 1 << bit);
+                let resized = wal_with(ctx, |_, _, c, _, _| *c ^= 1 << bit);
                 assert_rejected_in(
                     &mut cipher,
                     &sealed,
@@ -462,11 +476,22 @@ fn wal_frames_are_bound_to_frame_generation_commit_size_and_sync() {
                     &format!("commit size bit {bit} flipped"),
                 );
             }
-            let uncommitted = wal_with(ctx, |_, _, c, _| *c = 0);
+            let uncommitted = wal_with(ctx, |_, _, c, _, _| *c = 0);
             assert_rejected_in(&mut cipher, &sealed, pos, uncommitted, "commit size cleared");
 
-            let resynced = wal_with(ctx, |_, _, _, s| *s = !*s);
+            let resynced = wal_with(ctx, |_, _, _, s, _| *s = !*s);
             assert_rejected_in(&mut cipher, &sealed, pos, resynced, "after_sync flipped");
+
+            for bit in [0usize, 7, 64, 127] {
+                let rechained = wal_with(ctx, |_, _, _, _, p| p[bit / 8] ^= 1 << (bit % 8));
+                assert_rejected_in(
+                    &mut cipher,
+                    &sealed,
+                    pos,
+                    rechained,
+                    &format!("previous frame's tag bit {bit} flipped"),
+                );
+            }
 
             // The same numbers as a journal record.
             for counted in [false, true] {
@@ -577,6 +602,7 @@ fn journal_records_are_bound_to_offset_nonce_and_count() {
                     frame: offset as u32,
                     commit_size: 0,
                     after_sync,
+                    previous: [0u8; 16],
                 };
                 assert_rejected_in(&mut cipher, &sealed, pos, wal, "a journal record as a WAL frame");
             }
@@ -651,7 +677,7 @@ fn forged_context_tags_do_not_authenticate() {
     for &backend in all_backends() {
         let mut cipher = PageCipher::with_backend(&rng.master(), rng.salt(), backend);
         let frame5 = rng.wal_context();
-        let frame6 = wal_with(frame5, |_, f, _, _| *f = f.wrapping_add(1));
+        let frame6 = wal_with(frame5, |_, f, _, _, _| *f = f.wrapping_add(1));
         let record = rng.journal_context();
         let pos = PagePosition::Database { pgno: 3 };
         for (sealed_ctx, claimed) in [

@@ -210,6 +210,8 @@ fn scan_wal(
     let mut results = Vec::new();
     let mut buf = vec![0u8; frame_len as usize];
     f.seek(SeekFrom::Start(WAL_HEADER_LEN))?;
+    // Each frame is chained to the tag (last 16 bytes) of the frame before it as stored.
+    let mut previous = [0u8; 16];
     for frame in 0..frames {
         read_full(&mut f, &mut buf)?;
         if &buf[8..16] != wal_salts {
@@ -218,16 +220,19 @@ fn scan_wal(
         let pgno = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         let commit_size = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         // A frame holds a sealed database page, bound (through its nonce) to this WAL
-        // generation's salts, its index and its commit size.
+        // generation's salts, its index, its commit size and the frame before it.
         let mut salts = [0u8; 8];
         salts.copy_from_slice(wal_salts);
+        let before = previous;
         let ctx = |after_sync| SealContext::WalFrame {
             salts,
             frame: u32::try_from(frame).unwrap_or(u32::MAX),
             commit_size,
             after_sync,
+            previous: before,
         };
         let page = &mut buf[WAL_FRAME_HEADER_LEN as usize..];
+        previous.copy_from_slice(&page[page.len() - 16..]);
         let ctx = if cipher.was_sealed_in(page, ctx(true)) {
             ctx(true)
         } else {

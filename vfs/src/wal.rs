@@ -150,6 +150,8 @@ struct Recovery {
     next: u32,
     plain: [u32; 2],
     disk: [u32; 2],
+    /// The tag of the frame before `next` as stored.
+    previous: [u8; 16],
 }
 
 pub(crate) struct WalFile {
@@ -168,6 +170,13 @@ pub(crate) struct WalFile {
     header: Option<WalHeader>,
     /// The on-disk checksum of the frame this handle wrote last.
     disk_last: Option<(u32, [u32; 2])>,
+    /// The tag (last 16 bytes) of the sealed page of the frame this handle wrote last.
+    tag_last: Option<(u32, [u8; 16])>,
+    /// The previous frame's tag each frame of the current transaction written by this
+    /// handle was sealed with. SQLite may rewrite an earlier frame of its transaction in
+    /// place; the frames after it are then still chained to the old tag until the
+    /// checksum rewrite at commit reseals them (`write_header_only`).
+    sealed_with: BTreeMap<u32, [u8; 16]>,
     /// The plaintext checksum chain (what SQLite believes is in each frame header) for
     /// the frames of the current transaction and the one before it, for SQLite's reads of
     /// a frame checksum when it rewrites the checksums of a transaction.
@@ -190,6 +199,8 @@ impl WalFile {
             presealed: None,
             header: None,
             disk_last: None,
+            tag_last: None,
+            sealed_with: BTreeMap::new(),
             plain: BTreeMap::new(),
             recovery: None,
             max_written: None,
@@ -228,6 +239,8 @@ impl WalFile {
         if self.header.is_some_and(|old| old.salts != h.salts) {
             self.plain.clear();
             self.disk_last = None;
+            self.tag_last = None;
+            self.sealed_with.clear();
             self.max_written = None;
         }
         self.header = Some(h);
@@ -312,6 +325,8 @@ impl WalFile {
         }
         self.plain.clear();
         self.disk_last = None;
+        self.tag_last = None;
+        self.sealed_with.clear();
         self.max_written = None;
         self.recovery = None;
     }
@@ -335,6 +350,8 @@ impl WalFile {
                     // A new generation: nothing of the old one counts any more.
                     self.plain.clear();
                     self.disk_last = None;
+                    self.tag_last = None;
+                    self.sealed_with.clear();
                     self.max_written = None;
                     self.durable = None;
                     self.header = Some(h);
@@ -422,13 +439,60 @@ impl WalFile {
         Ok([word(&ck, 0), word(&ck, 4)])
     }
 
-    fn wal_context(&self, h: &WalHeader, frame: u32, commit_size: u32, after_sync: bool) -> SealContext {
+    fn wal_context(
+        &self,
+        h: &WalHeader,
+        frame: u32,
+        commit_size: u32,
+        after_sync: bool,
+        previous: [u8; 16],
+    ) -> SealContext {
         SealContext::WalFrame {
             salts: h.salts,
             frame,
             commit_size,
             after_sync,
+            previous,
         }
+    }
+
+    /// The tag of the frame before `frame` as it is on disk now (zeros for frame 0).
+    fn previous_tag(&mut self, f: &mut dyn RawFile, frame: u32, h: &WalHeader) -> Result<[u8; 16], Fault> {
+        if frame == 0 {
+            return Ok([0u8; 16]);
+        }
+        if let Some((i, tag)) = self.tag_last
+            && i + 1 == frame
+        {
+            return Ok(tag);
+        }
+        let mut tag = [0u8; 16];
+        if f.read_at(&mut tag, Self::frame_offset(frame, h.page_size) - 16)? == Filled::Short {
+            return Err(Fault::UnexpectedIo("a WAL frame written past the end of the log"));
+        }
+        Ok(tag)
+    }
+
+    /// Reads frame `frame` into `buf` (one frame long) together with the tag of the frame
+    /// before it; `None` if the log ends first.
+    fn read_with_previous(
+        f: &mut dyn RawFile,
+        buf: &mut Vec<u8>,
+        frame: u32,
+        h: &WalHeader,
+    ) -> Result<Option<[u8; 16]>, Fault> {
+        let frame_size = Self::frame_size(h.page_size) as usize;
+        let at = Self::frame_offset(frame, h.page_size);
+        if frame == 0 {
+            buf.resize(frame_size, 0);
+            return Ok((f.read_at(buf, at)? == Filled::Full).then_some([0u8; 16]));
+        }
+        buf.resize(frame_size + 16, 0);
+        let full = f.read_at(buf, at - 16)? == Filled::Full;
+        let mut previous = [0u8; 16];
+        previous.copy_from_slice(&buf[..16]);
+        buf.drain(..16);
+        Ok(full.then_some(previous))
     }
 
     /// Seals a whole frame SQLite wrote (`buf`: its header and plaintext page) and writes it.
@@ -462,9 +526,11 @@ impl WalFile {
         let after_sync = self
             .durable
             .is_some_and(|(salts, n)| salts == h.salts && frame <= n);
-        let ctx = self.wal_context(&h, frame, commit_size, after_sync);
+        let previous = self.previous_tag(f, frame, &h)?;
+        let ctx = self.wal_context(&h, frame, commit_size, after_sync, previous);
         self.cipher()?
             .seal_in(page, PagePosition::Database { pgno }, ctx)?;
+        self.sealed_with.insert(frame, previous);
         let prev = self.disk_checksum_before(f, frame, &h)?;
         let disk_ck = frame_checksum(h.big_endian, head, page, prev);
         if !rewrite_pending {
@@ -473,17 +539,23 @@ impl WalFile {
             if commit_size != 0 {
                 // A commit ends the transaction: only its checksum can still be asked for.
                 self.plain.retain(|&i, _| i >= frame);
+                self.sealed_with.retain(|&i, _| i >= frame);
             }
         }
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&page[page.len() - 16..]);
         f.write_at(&buf, Self::frame_offset(frame, h.page_size))?;
+        self.tag_last = Some((frame, tag));
         // A frame waiting for SQLite's checksum rewrite has no valid checksum on disk yet.
         self.disk_last = (!rewrite_pending).then_some((frame, disk_ck));
         self.max_written = Some(self.max_written.map_or(frame, |m| m.max(frame)));
         Ok(())
     }
 
-    /// A frame header SQLite rewrote on its own (`walRewriteChecksums`): the sealed page
-    /// is already on disk, so the checksum over it is computed from there.
+    /// A frame header SQLite rewrote on its own (`walRewriteChecksums`, at the commit of a
+    /// transaction that rewrote one of its frames in place): the sealed page is already on
+    /// disk, so the checksum over it is computed from there. If the frame before it has
+    /// changed since the page was sealed, the page is resealed chained to it first.
     fn write_header_only(&mut self, f: &mut dyn RawFile, frame: u32, head: &[u8]) -> Result<(), Fault> {
         let h = self.header(f)?;
         let at = Self::frame_offset(frame, h.page_size);
@@ -497,12 +569,50 @@ impl WalFile {
             }
             let mut out = [0u8; FRAME_HEADER_LEN];
             out.copy_from_slice(head);
+            let (pgno, commit_size) = (word(&out, 0), word(&out, 4));
+            let previous = self.previous_tag(f, frame, &h)?;
+            let resealed = match self.sealed_with.get(&frame).copied() {
+                Some(sealed_with) if sealed_with != previous => {
+                    let candidates = [sealed_with];
+                    if self
+                        .open_frame_page(&mut page, pgno, &h, frame, commit_size, &candidates)
+                        .is_err()
+                    {
+                        return Err(Fault::Tampered {
+                            file: FileKind::Wal,
+                            page: u64::from(pgno),
+                        });
+                    }
+                    let after_sync = self
+                        .durable
+                        .is_some_and(|(salts, n)| salts == h.salts && frame <= n);
+                    let ctx = self.wal_context(&h, frame, commit_size, after_sync, previous);
+                    self.cipher()?
+                        .seal_in(&mut page, PagePosition::Database { pgno }, ctx)?;
+                    self.sealed_with.insert(frame, previous);
+                    true
+                }
+                _ => false,
+            };
             let prev = self.disk_checksum_before(f, frame, &h)?;
             let disk_ck = frame_checksum(h.big_endian, &out, &page, prev);
             self.plain.insert(frame, stored_checksum(&out));
             put_checksum(&mut out, disk_ck);
-            f.write_at(&out, at)?;
+            if resealed {
+                let mut whole = Vec::with_capacity(FRAME_HEADER_LEN + page.len());
+                whole.extend_from_slice(&out);
+                whole.extend_from_slice(&page);
+                f.write_at(&whole, at)?;
+            } else {
+                f.write_at(&out, at)?;
+            }
+            let mut tag = [0u8; 16];
+            tag.copy_from_slice(&page[page.len() - 16..]);
             self.disk_last = Some((frame, disk_ck));
+            self.tag_last = Some((frame, tag));
+            if commit_size != 0 {
+                self.sealed_with.retain(|&i, _| i >= frame);
+            }
             Ok(())
         })();
         self.scratch = page;
@@ -525,6 +635,7 @@ impl WalFile {
                         next: 0,
                         plain: h.checksum,
                         disk: h.checksum,
+                        previous: [0u8; 16],
                     });
                 }
                 None => self.recovery = None,
@@ -574,15 +685,27 @@ impl WalFile {
             return Ok(Filled::Short);
         }
         let recovering = self.recovery.filter(|r| r.next == frame);
+        // Outside a recovery: the tag before it on disk, or the one it was sealed with
+        // (a frame of this handle's transaction whose predecessor was rewritten since).
+        let previous = match recovering {
+            Some(r) => vec![r.previous],
+            None => {
+                let mut p = vec![self.previous_tag(f, frame, h)?];
+                p.extend(self.sealed_with.get(&frame).copied());
+                p
+            }
+        };
         let (head, page) = buf.split_at_mut(FRAME_HEADER_LEN);
         let pgno = word(head, 0);
         let commit_size = word(head, 4);
+        let mut own_tag = [0u8; 16];
+        own_tag.copy_from_slice(&page[page.len() - 16..]);
         let frame_salts = &head[8..16];
         if recovering.is_none() && frame_salts.iter().all(|&b| b == 0) {
             // A frame of the current transaction waiting for its checksum (SQLite asks for
             // its page to compute it); never part of a recovered log.
             self.recovery = None;
-            return match self.open_frame_page(page, pgno, h, frame, commit_size) {
+            return match self.open_frame_page(page, pgno, h, frame, commit_size, &previous) {
                 Ok(_) => Ok(Filled::Full),
                 Err(()) => Err(Fault::Tampered {
                     file: FileKind::Wal,
@@ -603,7 +726,7 @@ impl WalFile {
             // Not a recovery: SQLite rewriting the checksums of its own transaction needs
             // only the page (it computes the checksum itself).
             self.recovery = None;
-            return match self.open_frame_page(page, pgno, h, frame, commit_size) {
+            return match self.open_frame_page(page, pgno, h, frame, commit_size, &previous) {
                 Ok(_) => Ok(Filled::Full),
                 Err(()) => Err(Fault::Tampered {
                     file: FileKind::Wal,
@@ -612,7 +735,9 @@ impl WalFile {
             };
         };
         let disk_ok = frame_checksum(h.big_endian, head, page, r.disk) == stored_checksum(head);
-        let authentic = self.open_frame_page(page, pgno, h, frame, commit_size).is_ok();
+        let authentic = self
+            .open_frame_page(page, pgno, h, frame, commit_size, &previous)
+            .is_ok();
         match (disk_ok, authentic) {
             (true, true) => {
                 let plain_ck = frame_checksum(h.big_endian, head, page, r.plain);
@@ -622,6 +747,7 @@ impl WalFile {
                     next: frame + 1,
                     plain: plain_ck,
                     disk: disk_ck,
+                    previous: own_tag,
                 });
                 Ok(Filled::Full)
             }
@@ -650,7 +776,8 @@ impl WalFile {
         }
     }
 
-    /// Opens a frame's page in its context (either value of `after_sync`); `Ok(after_sync)`.
+    /// Opens a frame's page in its context (either value of `after_sync`, chained to one
+    /// of the `previous` tags); `Ok(after_sync)`.
     ///
     /// Page 1 under another salt may mean another connection created the database after
     /// this one keyed the empty file: the salt is adopted (see [`SharedDb::adopt_salt`]).
@@ -661,9 +788,10 @@ impl WalFile {
         h: &WalHeader,
         frame: u32,
         commit_size: u32,
+        previous: &[[u8; 16]],
     ) -> Result<bool, ()> {
         let copy = (pgno == 1 && self.shared.is_provisional_or_inherited()).then(|| page.to_vec());
-        match self.open_frame_page_once(page, pgno, h, frame, commit_size) {
+        match self.open_frame_page_once(page, pgno, h, frame, commit_size, previous) {
             Ok(synced) => Ok(synced),
             Err(()) => {
                 let Some(copy) = copy else { return Err(()) };
@@ -676,7 +804,7 @@ impl WalFile {
                     return Err(());
                 }
                 page.copy_from_slice(&copy);
-                self.open_frame_page_once(page, pgno, h, frame, commit_size)
+                self.open_frame_page_once(page, pgno, h, frame, commit_size, previous)
             }
         }
     }
@@ -688,21 +816,42 @@ impl WalFile {
         h: &WalHeader,
         frame: u32,
         commit_size: u32,
+        previous: &[[u8; 16]],
     ) -> Result<bool, ()> {
-        let synced = self.wal_context(h, frame, commit_size, true);
-        let unsynced = self.wal_context(h, frame, commit_size, false);
+        let candidates = self.frame_contexts(h, frame, commit_size, previous);
         let Ok(cipher) = self.cipher() else {
             return Err(());
         };
-        let Some(ctx) = cipher.matching_context(page, &[unsynced, synced]) else {
+        let Some(ctx) = cipher.matching_context(page, &candidates) else {
             page.fill(0);
             return Err(());
         };
         // The tag was checked above; opening authenticates the nonce that carries it.
         cipher
             .open(page, PagePosition::Database { pgno })
-            .map(|()| ctx == synced)
+            .map(|()| matches!(ctx, SealContext::WalFrame { after_sync: true, .. }))
             .map_err(|_| ())
+    }
+
+    /// The contexts a frame may have been sealed in: either value of `after_sync`, chained
+    /// to each of the `previous` tags (the one on disk now; for a frame of the current
+    /// transaction, also the one it was sealed with, see `sealed_with`).
+    fn frame_contexts(
+        &self,
+        h: &WalHeader,
+        frame: u32,
+        commit_size: u32,
+        previous: &[[u8; 16]],
+    ) -> Vec<SealContext> {
+        let mut candidates = Vec::with_capacity(2 * previous.len());
+        for (i, &p) in previous.iter().enumerate() {
+            if previous[..i].contains(&p) {
+                continue;
+            }
+            candidates.push(self.wal_context(h, frame, commit_size, false, p));
+            candidates.push(self.wal_context(h, frame, commit_size, true, p));
+        }
+        candidates
     }
 
     /// The log ended at `frame` (damaged, or of another generation). If a later frame of
@@ -717,18 +866,17 @@ impl WalFile {
     ) -> Result<(), Fault> {
         let frames = f.size()?.saturating_sub(WAL_HEADER) / Self::frame_size(h.page_size);
         let mut buf = std::mem::take(&mut self.scratch);
-        buf.resize(Self::frame_size(h.page_size) as usize, 0);
         let mut result = Ok(());
         for later in u64::from(frame) + 1..frames {
             let later = later as u32;
-            if f.read_at(&mut buf, Self::frame_offset(later, h.page_size))? == Filled::Short {
+            let Some(previous) = Self::read_with_previous(f, &mut buf, later, h)? else {
                 break;
-            }
+            };
             let (head, page) = buf.split_at_mut(FRAME_HEADER_LEN);
             if head[8..16] != h.salts {
                 continue;
             }
-            let ctx = self.wal_context(h, later, word(head, 4), true);
+            let ctx = self.wal_context(h, later, word(head, 4), true, previous);
             let Ok(cipher) = self.cipher() else { break };
             if cipher.was_sealed_in(page, ctx)
                 && cipher
@@ -756,11 +904,13 @@ impl WalFile {
     ) -> Result<Option<Chains>, Fault> {
         let mut plain = h.checksum;
         let mut disk = h.checksum;
-        let mut buf = vec![0u8; Self::frame_size(h.page_size) as usize];
+        let mut buf = Vec::new();
         for i in 0..frame {
-            if f.read_at(&mut buf, Self::frame_offset(i, h.page_size))? == Filled::Short {
+            let Some(previous) = Self::read_with_previous(f, &mut buf, i, h)? else {
                 return Ok(None);
-            }
+            };
+            let mut previous = vec![previous];
+            previous.extend(self.sealed_with.get(&i).copied());
             let (head, page) = buf.split_at_mut(FRAME_HEADER_LEN);
             if head[8..16] != h.salts {
                 return Ok(None);
@@ -771,7 +921,7 @@ impl WalFile {
             }
             disk = next_disk;
             let (pgno, commit) = (word(head, 0), word(head, 4));
-            if self.open_frame_page(page, pgno, h, i, commit).is_err() {
+            if self.open_frame_page(page, pgno, h, i, commit, &previous).is_err() {
                 return Ok(None);
             }
             plain = frame_checksum(h.big_endian, head, page, plain);
@@ -809,7 +959,6 @@ impl WalFile {
         h: &WalHeader,
     ) -> Result<Filled, Fault> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.resize(Self::frame_size(h.page_size) as usize, 0);
         let result = self.read_page_into(f, buf, frame, *h, &mut scratch);
         self.scratch = scratch;
         result
@@ -821,22 +970,26 @@ impl WalFile {
         buf: &mut [u8],
         frame: u32,
         mut h: WalHeader,
-        scratch: &mut [u8],
+        scratch: &mut Vec<u8>,
     ) -> Result<Filled, Fault> {
         for attempt in 0..2 {
-            if f.read_at(scratch, Self::frame_offset(frame, h.page_size))? == Filled::Short {
+            let Some(on_disk) = Self::read_with_previous(f, scratch, frame, &h)? else {
                 return Err(Fault::Truncated);
-            }
+            };
+            let mut previous = vec![on_disk];
+            previous.extend(self.sealed_with.get(&frame).copied());
             let (head, page) = scratch.split_at_mut(FRAME_HEADER_LEN);
             let pgno = word(head, 0);
             let commit_size = word(head, 4);
-            let synced = self.wal_context(&h, frame, commit_size, true);
-            let unsynced = self.wal_context(&h, frame, commit_size, false);
+            let candidates = self.frame_contexts(&h, frame, commit_size, &previous);
             let cipher = self.cipher()?;
-            let in_generation = cipher.matching_context(page, &[unsynced, synced]).is_some();
+            let in_generation = cipher.matching_context(page, &candidates).is_some();
             if !in_generation && pgno == 1 && attempt == 1 && !self.shared.checkpointing() {
                 // Possibly page 1 under a salt this connection has yet to adopt.
-                if self.open_frame_page(page, pgno, &h, frame, commit_size).is_ok() {
+                if self
+                    .open_frame_page(page, pgno, &h, frame, commit_size, &previous)
+                    .is_ok()
+                {
                     buf.copy_from_slice(page);
                     return Ok(Filled::Full);
                 }

@@ -505,6 +505,86 @@ fn an_old_wal_frame_spliced_into_the_current_wal_is_refused() {
     );
 }
 
+/// Frames of a transaction that was rolled back stay in the WAL until the next transaction
+/// overwrites their slots, in the same generation, at the same indexes. Put back into the
+/// slot it came from — behind a later transaction's frames, with the chain recomputed —
+/// such a frame would carry its old page into a committed transaction; each frame is
+/// chained to the tag of the frame before it, so it is refused instead.
+#[test]
+fn a_rolled_back_frame_put_back_into_its_slot_is_refused() {
+    let dir = tempdir();
+    let path = db_path(&dir, "r.db");
+    let saved = db_path(&dir, "saved.db");
+    let after = db_path(&dir, "after.db");
+    let conn = wal_db(&path, 12, "FULL");
+    wal_commits(&conn, 0, 3);
+    conn.execute_batch("PRAGMA cache_size = 2").unwrap();
+    let committed = Wal::new(std::fs::read(sidecar(&path, "-wal")).unwrap()).frames();
+    // A transaction big enough to spill frames into the WAL, then rolled back.
+    let tx = conn.unchecked_transaction().unwrap();
+    tx.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+         INSERT INTO t(body) SELECT randomblob(900) FROM n;
+         UPDATE t SET body = randomblob(800) WHERE id % 2 = 0;",
+    )
+    .unwrap();
+    tx.rollback().unwrap();
+    copy_set(&path, &saved);
+    let rolled_back = Wal::new(std::fs::read(sidecar(&saved, "-wal")).unwrap());
+    assert!(
+        rolled_back.frames() > committed + 3,
+        "precondition: the rolled-back transaction spilled frames into the WAL"
+    );
+    // The next transaction overwrites the same slots and commits.
+    conn.execute_batch("PRAGMA cache_size = 2000").unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    tx.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
+         INSERT INTO t(body) SELECT randomblob(600) FROM n;",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    copy_set(&path, &after);
+    drop(conn);
+    let current = Wal::new(std::fs::read(sidecar(&after, "-wal")).unwrap());
+    let last_commit = (0..current.frames())
+        .rev()
+        .find(|&i| current.commit(i) != 0)
+        .unwrap();
+    assert!(last_commit > committed + 1, "precondition: a multi-frame commit");
+    assert_eq!(
+        current.salts(),
+        rolled_back.salts(),
+        "precondition: one generation"
+    );
+
+    // Baseline: the untouched capture opens.
+    copy_set(&after, &path);
+    scan(&path, &raw_key(12), WAL_TABLES).unwrap();
+
+    // Each non-commit slot of the committed transaction gets back the rolled-back frame
+    // that was there, with the chain fixed up: tampering, never the old page.
+    let mut tried = 0;
+    for i in committed + 1..last_commit {
+        if i >= rolled_back.frames() || rolled_back.commit(i) != 0 {
+            continue;
+        }
+        let mut spliced = Wal::new(current.bytes.clone());
+        let at = spliced.at(i);
+        let fl = spliced.frame_len();
+        spliced.bytes[at..at + fl].copy_from_slice(&rolled_back.frame(i));
+        spliced.rechain();
+        copy_set(&after, &path);
+        std::fs::write(sidecar(&path, "-wal"), &spliced.bytes).unwrap();
+        expect_tampered_wal(
+            scan(&path, &raw_key(12), WAL_TABLES),
+            &format!("the rolled-back frame {i} put back into its slot"),
+        );
+        tried += 1;
+    }
+    assert!(tried >= 2, "only {tried} slots tried");
+}
+
 #[test]
 fn a_flipped_byte_mid_wal_is_reported_not_silently_dropped() {
     let dir = tempdir();
@@ -637,85 +717,6 @@ fn copies_have_their_own_identity() {
         }
         std::fs::write(victim, &keep).unwrap();
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// 8: fork
-
-/// (epoch ‖ nonce) of page `pgno`'s trailer.
-fn trailer_nonce(db: &[u8], page: usize, pgno: usize) -> [u8; 16] {
-    let end = pgno * page;
-    db[end - 32..end - 16].try_into().unwrap()
-}
-
-#[test]
-fn a_forked_child_never_reuses_a_nonce() {
-    let dir = tempdir();
-    let path = db_path(&dir, "fork.db");
-    let conn = open(&path, &raw_key(14));
-    conn.execute_batch(
-        "PRAGMA journal_mode=DELETE; CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (0);
-         UPDATE t SET x = 0;",
-    )
-    .unwrap();
-    let page = page_size_of(&std::fs::read(&path).unwrap());
-
-    // SAFETY: the child only runs SQLite on its copy of the connection, then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            conn.execute("UPDATE t SET x = x + 1", []).is_ok()
-        }))
-        .unwrap_or(false);
-        // SAFETY: ends the child without running the parent's destructors or test harness.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let started = std::time::Instant::now();
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child; `status` is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(30) {
-            // SAFETY: the child is ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the forked child hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: {status}"
-    );
-    let after_child = std::fs::read(&path).unwrap();
-
-    conn.execute("UPDATE t SET x = x + 10", []).unwrap();
-    let after_parent = std::fs::read(&path).unwrap();
-    let x: i64 = conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
-    assert_eq!(x, 11, "the parent saw the child's write");
-
-    for pgno in [1, 2] {
-        let (c, p) = (
-            trailer_nonce(&after_child, page, pgno),
-            trailer_nonce(&after_parent, page, pgno),
-        );
-        assert_ne!(
-            c, p,
-            "page {pgno}: child and parent sealed with the same epoch and nonce"
-        );
-        assert_ne!(
-            c[4..],
-            p[4..],
-            "page {pgno}: same 12-byte nonce (epochs {:?} / {:?})",
-            &c[..4],
-            &p[..4]
-        );
-    }
-    drop(conn);
-    assert_eq!(integrity(&open(&path, &raw_key(14))), "ok");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ impl Rng {
             frame: self.next_u32(),
             commit_size: self.next_u32(),
             after_sync: self.below(2) == 0,
+            previous: [0u8; 16],
         }
     }
 
