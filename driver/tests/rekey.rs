@@ -303,3 +303,41 @@ fn a_rekey_killed_at_any_step_leaves_the_old_or_the_new_database() {
         })
     });
 }
+
+/// The figure for the closing note, not a check: how long rekeying a 100 MB database takes.
+/// `cargo test --release -p sqlvault-driver --test rekey -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement (100 MB of I/O), run by hand"]
+fn rekey_time_for_a_100_mb_database() {
+    runtime(true).block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let db = Database::open(&path, raw_key(5), options(2)).await.unwrap();
+        db.write_with(|tx| {
+            tx.execute_batch(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+                 INSERT INTO t(body) SELECT randomblob(1000) FROM n;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        db.rekey(raw_key(6)).await.unwrap();
+        let took = started.elapsed();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM t", (), |r| r.get(0))
+            .await
+            .unwrap();
+        assert_eq!(n, 100_000);
+        db.close().await.unwrap();
+        eprintln!(
+            "rekey of {:.1} MB: {:.2} s ({:.0} MB/s)",
+            size as f64 / 1e6,
+            took.as_secs_f64(),
+            size as f64 / 1e6 / took.as_secs_f64()
+        );
+    });
+}

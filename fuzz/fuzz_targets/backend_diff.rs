@@ -15,22 +15,24 @@ use sqlvault_crypto::{
     aes256gcm_open, aes256gcm_seal, all_backends,
 };
 
-/// A seal context: a WAL frame (salts, frame, commit size, after sync) or a journal
+/// A seal context: a WAL frame (salts, frame, commit size, after sync, previous frame's
+/// tag) or a journal
 /// record (journal nonce, offset, counted).
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Ctx {
-    WalFrame([u8; 8], u32, u32, bool),
+    WalFrame([u8; 8], u32, u32, bool, [u8; 16]),
     Journal(u32, u64, bool),
 }
 
 impl Ctx {
     fn get(self) -> SealContext {
         match self {
-            Ctx::WalFrame(salts, frame, commit_size, after_sync) => SealContext::WalFrame {
+            Ctx::WalFrame(salts, frame, commit_size, after_sync, previous) => SealContext::WalFrame {
                 salts,
                 frame,
                 commit_size,
                 after_sync,
+                previous,
             },
             Ctx::Journal(journal_nonce, offset, counted) => SealContext::Journal {
                 journal_nonce,

@@ -44,6 +44,7 @@ enum Ctx {
         frame: u32,
         commit_size: u32,
         after_sync: bool,
+        previous: [u8; 16],
     },
     Journal {
         journal_nonce: u32,
@@ -61,11 +62,13 @@ impl Ctx {
                 frame,
                 commit_size,
                 after_sync,
+                previous,
             } => SealContext::WalFrame {
                 salts,
                 frame,
                 commit_size,
                 after_sync,
+                previous,
             },
             Ctx::Journal {
                 journal_nonce,
