@@ -198,6 +198,42 @@ both_flavours_within!(
     60
 );
 
+/// A rekey future dropped while it waits for open transactions changes nothing; dropped
+/// once the rekey has started, the rekey still completes and the pool keeps working.
+async fn a_dropped_rekey_future_leaves_a_working_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let db = filled(&path).await;
+    let before = salt_of(&path);
+    let open_read = db.read().await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(50), db.rekey(passphrase("new"))).await;
+    assert!(waited.is_err(), "the rekey did not wait for the open transaction");
+    open_read.finish().await.unwrap();
+    assert_eq!(count(&db).await, ROWS);
+    assert_eq!(
+        salt_of(&path),
+        before,
+        "a rekey dropped while waiting changed the file"
+    );
+
+    // No transaction open: the rekey starts on the first poll and is then dropped.
+    let started = tokio::time::timeout(Duration::from_micros(1), db.rekey(passphrase("new"))).await;
+    assert!(started.is_err(), "precondition: the rekey takes longer than 1 µs");
+    // Callers wait for it, then run under the new key.
+    assert_eq!(count(&db).await, ROWS);
+    db.write_with(|tx| Ok(tx.execute("INSERT INTO t(body) VALUES ('after')", ())?))
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert_ne!(salt_of(&path), before);
+    let db = Database::open(&path, passphrase("new"), options(1))
+        .await
+        .unwrap();
+    assert_eq!(count(&db).await, ROWS + 1);
+    db.close().await.unwrap();
+}
+both_flavours_within!(dropped_rekey, a_dropped_rekey_future_leaves_a_working_pool, 60);
+
 #[test]
 fn the_blocking_api_rekeys_too() {
     within(60, "blocking rekey", || {

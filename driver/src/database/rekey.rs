@@ -1,7 +1,7 @@
 //! [`Database::rekey`]: re-encrypting the database under a new key while the pool is open.
 
-use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use sqlvault_crypto::Key;
 use sqlvault_vfs::DatabaseKey;
@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::{Conn, Database, Inner, Which};
+use crate::call::block_on;
 use crate::worker::ConnHandle;
 use crate::{Error, Result, connect};
 
@@ -36,6 +37,9 @@ impl Database {
     /// never a mix. It takes about as long as copying the file.
     ///
     /// Call it with no transaction of this pool open in the calling task: it waits for them.
+    /// Dropping the future while it waits for them cancels the rekey; once every transaction
+    /// has ended the rekey runs to its end on a thread of its own, whether or not the future
+    /// is still awaited (stopped half way, it would leave the pool unusable).
     ///
     /// # Errors
     /// [`Error::DatabaseInUse`] if another connection (another process or pool) has the
@@ -70,65 +74,79 @@ impl Database {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo()).unwrap();
     /// ```
     pub async fn rekey(&self, new_key: Key) -> Result<()> {
-        let inner = &self.inner;
+        let inner = Arc::clone(&self.inner);
         inner.check_not_reentrant()?;
         let span = tracing::info_span!("sqlvault.rekey", path = %inner.path.display());
+        let on_thread = span.clone();
         async move {
             if inner.closed.load(Ordering::SeqCst) {
                 return Err(Error::Closed);
             }
             let readers = u32::try_from(inner.reader_count).map_err(|_| Error::InvalidOptions("readers"))?;
             // Every transaction holds a permit: holding them all waits for the open ones and
-            // keeps new ones waiting.
-            let writer_permit = inner
-                .write_permits
-                .acquire_many(1)
+            // keeps new ones waiting. Dropping this future while it waits changes nothing.
+            let writer_permit = Arc::clone(&inner.write_permits)
+                .acquire_many_owned(1)
                 .await
                 .map_err(|_| Error::Closed)?;
-            let reader_permits = inner
-                .read_permits
-                .acquire_many(readers)
+            let reader_permits = Arc::clone(&inner.read_permits)
+                .acquire_many_owned(readers)
                 .await
                 .map_err(|_| Error::Closed)?;
             if inner.closed.load(Ordering::SeqCst) {
                 return Err(Error::Closed);
             }
-            let (writer, closing) = {
-                let mut conns = inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
-                if conns.shut_down {
-                    return Err(Error::Closed);
-                }
-                conns.paused = true;
-                conns.replace_if_dead(Which::Writer, inner)?;
-                // Closed after the commands already queued on them; a reader's shared lock
-                // would keep the writer from leaving WAL mode.
-                let closing: Vec<_> = conns.readers.iter().map(|r| close_conn(&r.handle)).collect();
-                (conns.writer.handle.clone(), closing)
-            };
-            for done in closing {
-                let _ = done.await;
-            }
-            let outcome = reencrypt_on(&writer, inner, new_key).await;
-            let failure = match outcome {
-                Outcome::Replaced(key, failure) => {
-                    *inner.opener.key.lock().unwrap_or_else(PoisonError::into_inner) = key;
-                    failure
-                }
-                Outcome::Unchanged(e) => Some(e),
-            };
-            // The writer closes its old connection (in rollback mode, holding the old file
-            // exclusively) before the pool reopens on the path.
-            let _ = close_conn(&writer).await;
-            let reopened = reopen(inner).await;
-            crash_point("rekey-reopened");
-            drop((writer_permit, reader_permits));
-            match (failure, reopened) {
-                (Some(e), _) | (None, Err(e)) => Err(e),
-                (None, Ok(())) => Ok(()),
-            }
+            // From here the rekey runs to its end on a thread of its own, even if this future
+            // is dropped: stopped half way it would leave the pool paused, its readers closed.
+            let (done, result) = oneshot::channel();
+            std::thread::Builder::new()
+                .name("sqlvault-rekey".to_owned())
+                .spawn(move || {
+                    let _entered = on_thread.enter();
+                    let outcome = block_on(rekey_paused(&inner, new_key));
+                    drop((writer_permit, reader_permits));
+                    let _ = done.send(outcome);
+                })?;
+            result.await.unwrap_or(Err(Error::ConnectionLost))
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The rekey once every permit is held: pause, copy, rename, reopen, resume.
+async fn rekey_paused(inner: &Inner, new_key: Key) -> Result<()> {
+    let (writer, closing) = {
+        let mut conns = inner.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        if conns.shut_down {
+            return Err(Error::Closed);
+        }
+        conns.replace_if_dead(Which::Writer, inner)?;
+        conns.paused = true;
+        // Closed after the commands already queued on them; a reader's shared lock would
+        // keep the writer from leaving WAL mode.
+        let closing: Vec<_> = conns.readers.iter().map(|r| close_conn(&r.handle)).collect();
+        (conns.writer.handle.clone(), closing)
+    };
+    for done in closing {
+        let _ = done.await;
+    }
+    let outcome = reencrypt_on(&writer, inner, new_key).await;
+    let failure = match outcome {
+        Outcome::Replaced(key, failure) => {
+            *inner.opener.key.lock().unwrap_or_else(PoisonError::into_inner) = key;
+            failure
+        }
+        Outcome::Unchanged(e) => Some(e),
+    };
+    // The writer closes its old connection (in rollback mode, holding the old file
+    // exclusively) before the pool reopens on the path.
+    let _ = close_conn(&writer).await;
+    let reopened = reopen(inner).await;
+    crash_point("rekey-reopened");
+    match (failure, reopened) {
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok(())) => Ok(()),
     }
 }
 
