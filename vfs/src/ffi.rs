@@ -95,6 +95,13 @@ struct FileState {
     main_name: usize,
     /// For a main database: the connection, from `SQLITE_FCNTL_PDB`.
     db: *mut ffi::sqlite3,
+    /// A second connection announced itself for this file (shared-cache mode: connections
+    /// share one pager and one file). Then `db` may not be the connection calling, and
+    /// `sqlite3_file_control` on it would wait for the shared b-tree mutex that the calling
+    /// connection holds — a self-deadlock — so the reserve is not set from here: a new
+    /// database created in shared-cache mode fails at its first write (the reserve is too
+    /// small) instead of hanging.
+    shared_cache: bool,
 }
 
 /// The parent's file object seen as a [`RawFile`].
@@ -391,6 +398,7 @@ unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int
             // them, let large cells run into the trailer region.
             if (level == ffi::SQLITE_LOCK_SHARED || level == ffi::SQLITE_LOCK_RESERVED)
                 && !state.db.is_null()
+                && !state.shared_cache
                 && main.shared.key().is_some()
                 && parent.size()? == 0
             {
@@ -458,7 +466,9 @@ unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg
         match op {
             ffi::SQLITE_FCNTL_PDB if !arg.is_null() => {
                 // SAFETY: for FCNTL_PDB, `arg` points to the connection's `sqlite3*`.
-                state.db = unsafe { *arg.cast::<*mut ffi::sqlite3>() };
+                let db = unsafe { *arg.cast::<*mut ffi::sqlite3>() };
+                state.shared_cache |= !state.db.is_null() && state.db != db;
+                state.db = db;
                 if let (Role::Main(main), Some(shared)) = (&mut state.role, &state.shared)
                     && shared.key().is_none()
                     // SAFETY: `state.db` is the connection opening this file, on this thread.
@@ -586,7 +596,7 @@ fn pragma(
                 ));
                 return Ok(Some(ffi::SQLITE_ERROR));
             }
-            if parent.size()? == 0 && !state.db.is_null() {
+            if parent.size()? == 0 && !state.db.is_null() && !state.shared_cache {
                 // SAFETY: `state.db` is the connection that owns this file (FCNTL_PDB),
                 // and SQLite is inside sqlite3_file_control on it, holding its
                 // (recursive) mutex on this thread.
@@ -805,6 +815,7 @@ fn new_file_state(name: ffi::sqlite3_filename, flags: c_int, strict: bool) -> Re
         shared: None,
         main_name: 0,
         db: ptr::null_mut(),
+        shared_cache: false,
     };
     match kind {
         ffi::SQLITE_OPEN_MAIN_DB => {

@@ -684,17 +684,30 @@ impl WalFile {
             self.recovery = None;
             return Ok(Filled::Short);
         }
-        let recovering = self.recovery.filter(|r| r.next == frame);
-        // Outside a recovery: the tag before it on disk, or the one it was sealed with
-        // (a frame of this handle's transaction whose predecessor was rewritten since).
-        let previous = match recovering {
-            Some(r) => vec![r.previous],
-            None => {
-                let mut p = vec![self.previous_tag(f, frame, h)?];
-                p.extend(self.sealed_with.get(&frame).copied());
-                p
+        let mut recovering = self.recovery.filter(|r| r.next == frame);
+        if recovering.is_none() && frame > 0 && buf[8..16] == h.salts {
+            // A frame of the log read out of sequence: a read-only connection whose shared
+            // memory is not trustworthy reads the log from the first frame its wal-index
+            // lacks (`walBeginShmUnreliable`) and checks the chain from there. It needs the
+            // plaintext chain, which is recomputed up to this frame once; the frames after
+            // it then follow in sequence.
+            if let Some((plain, disk)) = self.chains_before(f, frame, h)? {
+                recovering = Some(Recovery {
+                    next: frame,
+                    plain,
+                    disk,
+                    previous: self.previous_tag(f, frame, h)?,
+                });
             }
+        }
+        // Outside a recovery: the tag before it on disk; either way also the one it was
+        // sealed with (a frame of this handle's transaction whose predecessor was
+        // rewritten since).
+        let mut previous = match recovering {
+            Some(r) => vec![r.previous],
+            None => vec![self.previous_tag(f, frame, h)?],
         };
+        previous.extend(self.sealed_with.get(&frame).copied());
         let (head, page) = buf.split_at_mut(FRAME_HEADER_LEN);
         let pgno = word(head, 0);
         let commit_size = word(head, 4);

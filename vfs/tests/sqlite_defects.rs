@@ -659,3 +659,52 @@ fn vacuum_changes_the_page_size_of_a_keyed_database() {
         assert_eq!(size, to);
     }
 }
+
+/// SQLite's walshared, shared, shared2: connections in shared-cache mode share one pager
+/// and one file, so the connection that last announced itself for the file is not always
+/// the one calling. Setting the reserve through it waited for the b-tree mutex the caller
+/// held: a hang. Now an existing database works in shared-cache mode, and a new one fails
+/// at its first write with an error (its reserve cannot be set from there) — never a hang.
+#[test]
+fn shared_cache_connections_never_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("existing.db");
+    let fresh = dir.path().join("fresh.db");
+    {
+        let c = vopen_keyed(&s(&existing), &raw_pragma());
+        c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('before');")
+            .unwrap();
+    }
+    let (done, result) = std::sync::mpsc::channel();
+    let (existing2, fresh2) = (existing.clone(), fresh.clone());
+    std::thread::spawn(move || {
+        register(VFS_NAME, None, false).unwrap();
+        let shared = |p: &Path| {
+            let c = Connection::open_with_flags_and_vfs(
+                p,
+                OpenFlags::default() | OpenFlags::SQLITE_OPEN_SHARED_CACHE,
+                VFS_NAME,
+            )
+            .unwrap();
+            c.execute_batch(&raw_pragma()).unwrap();
+            c
+        };
+        let (a, b) = (shared(&existing2), shared(&existing2));
+        a.execute_batch("PRAGMA journal_mode = WAL; INSERT INTO t VALUES ('from a');")
+            .unwrap();
+        let n: i64 = b.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        drop((a, b));
+        let (c, d) = (shared(&fresh2), shared(&fresh2));
+        let created = c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('new');");
+        drop((c, d));
+        let _ = done.send((n, created.is_ok()));
+    });
+    let (n, created) = result
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("shared-cache connections hung");
+    assert_eq!(n, 2);
+    if created {
+        assert!(is_sealed(&fresh));
+    }
+    assert!(!contains(&std::fs::read(&fresh).unwrap_or_default(), b"new"));
+}
