@@ -332,7 +332,8 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
 /// A read or write transaction, driven from Python (`_sqlvault.Transaction`).
 #[pyclass(module = "sqlvault._sqlvault", name = "Transaction", frozen)]
 pub struct PyTx {
-    commands: mpsc::Sender<Cmd>,
+    /// Taken by `abandon`: once every sender is gone the task drops its guards.
+    commands: std::sync::Mutex<Option<mpsc::Sender<Cmd>>>,
 }
 
 /// Starts a transaction's task; the reply says when its `BEGIN` went through.
@@ -376,7 +377,9 @@ pub fn begin(db: Database, write: bool) -> impl Future<Output = PyResult<PyTx>> 
     });
     async move {
         started.await.map_err(|_| ended())??;
-        Ok(PyTx { commands })
+        Ok(PyTx {
+            commands: std::sync::Mutex::new(Some(commands)),
+        })
     }
 }
 
@@ -388,8 +391,9 @@ impl PyTx {
     fn call<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> impl Future<Output = PyResult<T>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
         let cmd = make(reply);
-        let commands = self.commands.clone();
+        let commands = self.commands.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         async move {
+            let commands = commands.ok_or_else(ended)?;
             commands.send(cmd).await.map_err(|_| ended())?;
             answer.await.map_err(|_| ended())?
         }
@@ -467,6 +471,12 @@ impl PyTx {
     /// Ends the innermost level: commit / release if `keep`, else roll back.
     fn end<'py>(&self, py: Python<'py>, keep: bool) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.call(|reply| Cmd::End { keep, reply }))
+    }
+
+    /// Lets go of the transaction without waiting: if it has not ended, the driver rolls it
+    /// back (savepoints included) before the connection serves anyone else.
+    fn abandon(&self) {
+        drop(self.commands.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
     }
 
     /// Blocking twin of `end`.
