@@ -266,7 +266,15 @@ class _SavepointCtx:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         lv = self._parent._level
         try:
-            await lv.tx.end(exc_type is None)
+            if exc_type is None:
+                await lv.tx.end(True)
+            else:
+                try:
+                    await lv.tx.end(False)
+                except Error:
+                    # The exception in flight says what went wrong; a failed rollback still
+                    # ends the level (the driver rolls back when the transaction is let go).
+                    pass
         finally:
             lv.stack.pop()
 
@@ -284,7 +292,15 @@ class _TxCtx:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         lv = self._level
         try:
-            await lv.tx.end(exc_type is None)
+            if exc_type is None:
+                await lv.tx.end(True)
+            else:
+                try:
+                    await lv.tx.end(False)
+                except Error:
+                    # The exception in flight says what went wrong; a failed rollback still
+                    # ends the level (the driver rolls back when the transaction is let go).
+                    pass
         finally:
             lv.ended = True
             # If the end did not get through (cancelled again), the driver rolls back.
@@ -453,7 +469,15 @@ class _SyncSavepointCtx:
     def __exit__(self, exc_type, exc, tb) -> None:
         lv = self._parent._level
         try:
-            lv.tx.end_sync(exc_type is None)
+            if exc_type is None:
+                lv.tx.end_sync(True)
+            else:
+                try:
+                    lv.tx.end_sync(False)
+                except Error:
+                    # The exception in flight says what went wrong; a failed rollback still
+                    # ends the level (the driver rolls back when the transaction is let go).
+                    pass
         finally:
             lv.stack.pop()
 
@@ -471,7 +495,15 @@ class _SyncTxCtx:
     def __exit__(self, exc_type, exc, tb) -> None:
         lv = self._level
         try:
-            lv.tx.end_sync(exc_type is None)
+            if exc_type is None:
+                lv.tx.end_sync(True)
+            else:
+                try:
+                    lv.tx.end_sync(False)
+                except Error:
+                    # The exception in flight says what went wrong; a failed rollback still
+                    # ends the level (the driver rolls back when the transaction is let go).
+                    pass
         finally:
             lv.ended = True
             lv.tx.abandon()
