@@ -560,9 +560,56 @@ class SyncDatabase:
         self.close()
 
 
-def import_sqlcipher(*args: Any, **kwargs: Any) -> Any:  # replaced below once implemented
-    raise NotSupportedError("import_sqlcipher is not available in this build")
+ProgressCallback = Callable[[str, int, int], None]
 
 
-def import_sqlite(*args: Any, **kwargs: Any) -> Any:  # replaced below once implemented
-    raise NotSupportedError("import_sqlite is not available in this build")
+def import_sqlcipher(
+    src: Union[str, os.PathLike],
+    dst: Union[str, os.PathLike],
+    *,
+    source_key: str,
+    key: Key,
+    progress: Optional[ProgressCallback] = None,
+    kdf_iter: Optional[int] = None,
+    page_size: Optional[int] = None,
+    legacy: Optional[int] = None,
+    argon2: Optional[Tuple[int, int, int]] = None,
+    target_page_size: int = 4096,
+) -> dict:
+    """Imports a SQLCipher 2, 3 or 4 database ``src`` into a new sqlvault database ``dst``,
+    as ``sqlvault import`` does: read natively (no SQLCipher library), decrypted in memory
+    only, copied logically, checked, and renamed into place only once complete.
+
+    ``source_key`` is SQLCipher's ``PRAGMA key`` (a passphrase, or ``"x'<hex>'"``); ``key``
+    is the new database's. Each version's defaults are tried unless ``legacy`` (2, 3 or 4)
+    names one; ``kdf_iter`` and ``page_size`` override the source's settings.
+    ``progress(stage, done, total)`` is called with ``stage`` ``"decrypt"`` (pages) then
+    ``"copy"`` (tables). Blocks the calling thread (GIL released): from async code, run it
+    with ``asyncio.to_thread``. Returns a report: ``source``, ``tables`` ({name: rows}),
+    ``other_objects``, ``user_version``, ``application_id``.
+
+    Raises ``WrongKey`` (wrong source key, or not a SQLCipher file), ``TamperedPage``,
+    ``OperationalError`` (``dst`` exists, ``src`` is missing or plaintext…).
+    """
+    return _sqlvault.import_sqlcipher(
+        os.fspath(src), os.fspath(dst), source_key, progress=progress, kdf_iter=kdf_iter,
+        page_size=page_size, legacy=legacy, argon2=argon2, target_page_size=target_page_size,
+        **_key_args(key),
+    )
+
+
+def import_sqlite(
+    src: Union[str, os.PathLike],
+    dst: Union[str, os.PathLike],
+    *,
+    key: Key,
+    progress: Optional[ProgressCallback] = None,
+    argon2: Optional[Tuple[int, int, int]] = None,
+    target_page_size: int = 4096,
+) -> dict:
+    """Imports a plaintext SQLite database (its WAL included) into a new sqlvault database;
+    otherwise as ``import_sqlcipher``."""
+    return _sqlvault.import_sqlite(
+        os.fspath(src), os.fspath(dst), progress=progress, argon2=argon2,
+        target_page_size=target_page_size, **_key_args(key),
+    )

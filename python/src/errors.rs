@@ -97,7 +97,7 @@ fn vfs_to_py(e: VfsError, msg: String) -> PyErr {
 
 /// A `TamperedPage` exception carrying `.page` (the page number) and `.file` (`"database"`,
 /// `"WAL"`, …).
-fn tampered(msg: String, file: &str, page: u64) -> PyErr {
+pub fn tampered(msg: String, file: &str, page: u64) -> PyErr {
     Python::attach(|py| {
         let err = TamperedPage::new_err(msg);
         let value = err.value(py);

@@ -8,6 +8,7 @@
 
 mod db;
 mod errors;
+mod import;
 mod runtime;
 mod tx;
 mod values;
@@ -53,5 +54,7 @@ fn _sqlvault(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tx::PyTx>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(import::import_sqlcipher, m)?)?;
+    m.add_function(wrap_pyfunction!(import::import_sqlite, m)?)?;
     Ok(())
 }
