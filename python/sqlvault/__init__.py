@@ -208,8 +208,10 @@ class Cursor(_CursorBase):
         return self
 
     async def _fill(self, want: int) -> None:
+        # Rows come in batches (converted to Python as each batch arrives); the query itself
+        # stays on its connection thread, which waits while the batches are not read.
         while self._more and len(self._buffer) < want:
-            rows = await self._tx().fetch(max(want - len(self._buffer), 1))
+            rows = await self._tx().fetch(max(want - len(self._buffer), _BATCH))
             if not rows:
                 self._more = False
             self._buffer.extend(rows)
@@ -240,7 +242,7 @@ class Cursor(_CursorBase):
         return self
 
     async def __anext__(self) -> Row:
-        await self._fill(1) if self._buffer else await self._fill(_BATCH)
+        await self._fill(1)
         if not self._buffer:
             raise StopAsyncIteration
         return self._buffer.popleft()
@@ -415,7 +417,7 @@ class SyncCursor(_CursorBase):
 
     def _fill(self, want: int) -> None:
         while self._more and len(self._buffer) < want:
-            rows = self._tx().fetch_sync(max(want - len(self._buffer), 1))
+            rows = self._tx().fetch_sync(max(want - len(self._buffer), _BATCH))
             if not rows:
                 self._more = False
             self._buffer.extend(rows)
@@ -443,8 +445,7 @@ class SyncCursor(_CursorBase):
         return self
 
     def __next__(self) -> Row:
-        if not self._buffer:
-            self._fill(_BATCH)
+        self._fill(1)
         if not self._buffer:
             raise StopIteration
         return self._buffer.popleft()

@@ -50,7 +50,10 @@ pub fn options_from_py(opts: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
         o = match name.as_str() {
             "readers" => o.readers(v.extract()?),
             "page_size" => o.page_size(v.extract()?),
-            "busy_timeout" => o.busy_timeout(Duration::try_from_secs_f64(v.extract()?).map_err(|e| PyValueError::new_err(e.to_string()))?),
+            "busy_timeout" => o.busy_timeout(
+                Duration::try_from_secs_f64(v.extract()?)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?,
+            ),
             "cache_size_kib" => o.cache_size_kib(v.extract()?),
             "statement_cache" => o.statement_cache(v.extract()?),
             "queue_capacity" => o.queue_capacity(v.extract()?),
@@ -58,28 +61,44 @@ pub fn options_from_py(opts: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
             "synchronous" => match v.extract::<String>()?.to_ascii_lowercase().as_str() {
                 "full" => o.synchronous(Synchronous::Full),
                 "normal" => o.synchronous(Synchronous::Normal),
-                other => return Err(PyValueError::new_err(format!("synchronous must be 'full' or 'normal', not {other:?}"))),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "synchronous must be 'full' or 'normal', not {other:?}"
+                    )));
+                }
             },
             "argon2" => {
                 let (memory_kib, iterations, parallelism): (u32, u32, u32) = v.extract()?;
-                o.argon2(Argon2Params { memory_kib, iterations, parallelism })
+                o.argon2(Argon2Params {
+                    memory_kib,
+                    iterations,
+                    parallelism,
+                })
             }
-            other => return Err(PyTypeError::new_err(format!("open() got an unexpected option {other:?}"))),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "open() got an unexpected option {other:?}"
+                )));
+            }
         };
     }
     Ok(o)
 }
 
 /// Opens (or creates) a database; the future resolves to a [`PyDb`].
-pub fn open_fut(path: String, key: Key, options: Options) -> impl Future<Output = PyResult<PyDb>> + Send {
-    async move {
-        let db = Database::open(path, key, options).await.map_err(to_py)?;
-        Ok(PyDb { db })
-    }
+pub async fn open_fut(path: String, key: Key, options: Options) -> PyResult<PyDb> {
+    let db = Database::open(path, key, options).await.map_err(to_py)?;
+    Ok(PyDb { db })
 }
 
 /// Runs one statement on `conn`, or `None` if it writes and `conn` may not (a reader).
-fn run_unit(conn: &Connection, sql: &str, params: Vec<Value>, max_rows: usize, may_write: bool) -> sqlvault::Result<Option<RunOutcome>> {
+fn run_unit(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    max_rows: usize,
+    may_write: bool,
+) -> sqlvault::Result<Option<RunOutcome>> {
     let mut stmt = conn.prepare_cached(sql)?;
     if !may_write && !stmt.readonly() {
         return Ok(None);
@@ -87,17 +106,25 @@ fn run_unit(conn: &Connection, sql: &str, params: Vec<Value>, max_rows: usize, m
     let kw = first_keyword(sql);
     if stmt.column_count() == 0 {
         let n = stmt.execute(rusqlite::params_from_iter(params))?;
-        let rowcount = if is_dml(&kw) { i64::try_from(n).unwrap_or(i64::MAX) } else { -1 };
+        let rowcount = if is_dml(&kw) {
+            i64::try_from(n).unwrap_or(i64::MAX)
+        } else {
+            -1
+        };
         let rowid = sets_rowid(&kw).then(|| conn.last_insert_rowid());
         return Ok(Some((None, rowcount, rowid, Rows(Vec::new()))));
     }
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let n = columns.len();
     let mut out = Vec::new();
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while out.len() < max_rows {
         let Some(row) = rows.next()? else { break };
-        out.push((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>()?);
+        out.push(
+            (0..n)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
     }
     drop(rows);
     let rowid = sets_rowid(&kw).then(|| conn.last_insert_rowid());
@@ -105,13 +132,24 @@ fn run_unit(conn: &Connection, sql: &str, params: Vec<Value>, max_rows: usize, m
 }
 
 impl PyDb {
-    fn run_fut(&self, sql: String, params: Option<&Bound<'_, PyAny>>, max_rows: Option<usize>) -> PyResult<impl Future<Output = PyResult<RunOutcome>> + Send + 'static> {
-        let params = Bind::from_py(params)?.resolve(&sql).map_err(ProgrammingError::new_err)?;
+    fn run_fut(
+        &self,
+        sql: String,
+        params: Option<&Bound<'_, PyAny>>,
+        max_rows: Option<usize>,
+    ) -> PyResult<impl Future<Output = PyResult<RunOutcome>> + Send + 'static> {
+        let params = Bind::from_py(params)?
+            .resolve(&sql)
+            .map_err(ProgrammingError::new_err)?;
         let max_rows = max_rows.unwrap_or(usize::MAX);
         let db = self.db.clone();
         Ok(async move {
             let (s, p) = (sql.clone(), params.clone());
-            if let Some(done) = db.read_with(move |conn| run_unit(conn, &s, p, max_rows, false)).await.map_err(to_py)? {
+            if let Some(done) = db
+                .read_with(move |conn| run_unit(conn, &s, p, max_rows, false))
+                .await
+                .map_err(to_py)?
+            {
                 return Ok(done);
             }
             let done = db
@@ -122,7 +160,11 @@ impl PyDb {
         })
     }
 
-    fn rekey_fut(&self, passphrase: Option<Vec<u8>>, raw: Option<Vec<u8>>) -> PyResult<impl Future<Output = PyResult<()>> + Send + 'static> {
+    fn rekey_fut(
+        &self,
+        passphrase: Option<Vec<u8>>,
+        raw: Option<Vec<u8>>,
+    ) -> PyResult<impl Future<Output = PyResult<()>> + Send + 'static> {
         let key = key_from_py(passphrase, raw)?;
         let db = self.db.clone();
         Ok(async move { db.rekey(key).await.map_err(to_py) })
@@ -149,19 +191,36 @@ impl PyDb {
     /// Runs one statement on a free reader if it only reads, else on the writer, in one trip;
     /// returns `(columns, rowcount, lastrowid, rows)` with at most `max_rows` rows.
     #[pyo3(signature = (sql, params=None, max_rows=None))]
-    fn run<'py>(&self, py: Python<'py>, sql: String, params: Option<&Bound<'py, PyAny>>, max_rows: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+        max_rows: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.run_fut(sql, params, max_rows)?)
     }
 
     /// Blocking twin of `run`.
     #[pyo3(signature = (sql, params=None, max_rows=None))]
-    fn run_sync(&self, py: Python<'_>, sql: String, params: Option<&Bound<'_, PyAny>>, max_rows: Option<usize>) -> PyResult<RunOutcome> {
+    fn run_sync(
+        &self,
+        py: Python<'_>,
+        sql: String,
+        params: Option<&Bound<'_, PyAny>>,
+        max_rows: Option<usize>,
+    ) -> PyResult<RunOutcome> {
         blocking(py, self.run_fut(sql, params, max_rows)?)
     }
 
     /// Re-encrypts the database under a new key while it stays open.
     #[pyo3(signature = (passphrase=None, raw=None))]
-    fn rekey<'py>(&self, py: Python<'py>, passphrase: Option<Vec<u8>>, raw: Option<Vec<u8>>) -> PyResult<Bound<'py, PyAny>> {
+    fn rekey<'py>(
+        &self,
+        py: Python<'py>,
+        passphrase: Option<Vec<u8>>,
+        raw: Option<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.rekey_fut(passphrase, raw)?)
     }
 

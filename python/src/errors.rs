@@ -7,11 +7,36 @@ use pyo3::{PyErr, create_exception};
 use sqlvault::rusqlite::{self, ErrorCode};
 use sqlvault::{Error, VfsError};
 
-create_exception!(_sqlvault, SqlvaultError, PyException, "Base class of every sqlvault error.");
-create_exception!(_sqlvault, Warning, PyException, "DB-API warning (not raised by sqlvault).");
-create_exception!(_sqlvault, InterfaceError, SqlvaultError, "Misuse of the interface itself.");
-create_exception!(_sqlvault, DatabaseError, SqlvaultError, "An error about the database.");
-create_exception!(_sqlvault, DataError, DatabaseError, "A value does not fit (too big, wrong type).");
+create_exception!(
+    _sqlvault,
+    SqlvaultError,
+    PyException,
+    "Base class of every sqlvault error."
+);
+create_exception!(
+    _sqlvault,
+    Warning,
+    PyException,
+    "DB-API warning (not raised by sqlvault)."
+);
+create_exception!(
+    _sqlvault,
+    InterfaceError,
+    SqlvaultError,
+    "Misuse of the interface itself."
+);
+create_exception!(
+    _sqlvault,
+    DatabaseError,
+    SqlvaultError,
+    "An error about the database."
+);
+create_exception!(
+    _sqlvault,
+    DataError,
+    DatabaseError,
+    "A value does not fit (too big, wrong type)."
+);
 create_exception!(
     _sqlvault,
     OperationalError,
@@ -19,14 +44,24 @@ create_exception!(
     "The database could not do the operation (SQL error, I/O, interrupted, busy)."
 );
 create_exception!(_sqlvault, IntegrityError, DatabaseError, "A constraint failed.");
-create_exception!(_sqlvault, InternalError, DatabaseError, "An internal error of SQLite or sqlvault.");
+create_exception!(
+    _sqlvault,
+    InternalError,
+    DatabaseError,
+    "An internal error of SQLite or sqlvault."
+);
 create_exception!(
     _sqlvault,
     ProgrammingError,
     DatabaseError,
     "Wrong use: bad parameters, a closed database or cursor, several statements given to execute."
 );
-create_exception!(_sqlvault, NotSupportedError, DatabaseError, "Not supported by sqlvault.");
+create_exception!(
+    _sqlvault,
+    NotSupportedError,
+    DatabaseError,
+    "Not supported by sqlvault."
+);
 create_exception!(
     _sqlvault,
     WrongKey,
@@ -101,7 +136,10 @@ pub fn tampered(msg: String, file: &str, page: u64) -> PyErr {
     Python::attach(|py| {
         let err = TamperedPage::new_err(msg);
         let value = err.value(py);
-        if let Err(e) = value.setattr("page", page).and_then(|()| value.setattr("file", file)) {
+        if let Err(e) = value
+            .setattr("page", page)
+            .and_then(|()| value.setattr("file", file))
+        {
             return e;
         }
         err

@@ -70,11 +70,19 @@ struct Target {
 }
 
 impl Target {
-    fn new(dst: PathBuf, passphrase: Option<Vec<u8>>, raw: Option<Vec<u8>>, argon2: Option<(u32, u32, u32)>, page_size: u32) -> PyResult<Target> {
-        let argon2 = argon2.map_or_else(Argon2Params::default, |(memory_kib, iterations, parallelism)| Argon2Params {
-            memory_kib,
-            iterations,
-            parallelism,
+    fn new(
+        dst: PathBuf,
+        passphrase: Option<Vec<u8>>,
+        raw: Option<Vec<u8>>,
+        argon2: Option<(u32, u32, u32)>,
+        page_size: u32,
+    ) -> PyResult<Target> {
+        let argon2 = argon2.map_or_else(Argon2Params::default, |(memory_kib, iterations, parallelism)| {
+            Argon2Params {
+                memory_kib,
+                iterations,
+                parallelism,
+            }
         });
         Ok(Target {
             path: dst,
@@ -84,7 +92,11 @@ impl Target {
         })
     }
 
-    fn write(&self, image: SourceImage, progress: &mut (dyn FnMut(Progress<'_>) + Send)) -> Result<ImportReport, ImportError> {
+    fn write(
+        &self,
+        image: SourceImage,
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<ImportReport, ImportError> {
         let dest = Destination {
             path: &self.path,
             key: &self.key,
@@ -99,6 +111,7 @@ impl Target {
 /// Imports a SQLCipher 2/3/4 database into a new sqlvault database.
 #[pyfunction]
 #[pyo3(signature = (src, dst, source_key, passphrase=None, raw=None, progress=None, kdf_iter=None, page_size=None, legacy=None, argon2=None, target_page_size=4096))]
+// One argument per Python keyword: the signature is the Python API.
 #[allow(clippy::too_many_arguments)]
 pub fn import_sqlcipher<'py>(
     py: Python<'py>,
@@ -141,6 +154,8 @@ pub fn import_sqlcipher<'py>(
 /// Imports a plaintext SQLite database into a new sqlvault database.
 #[pyfunction]
 #[pyo3(signature = (src, dst, passphrase=None, raw=None, progress=None, argon2=None, target_page_size=4096))]
+// One argument per Python keyword: the signature is the Python API.
+#[allow(clippy::too_many_arguments)]
 pub fn import_sqlite<'py>(
     py: Python<'py>,
     src: PathBuf,

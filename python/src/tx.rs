@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use pyo3::prelude::*;
 use sqlvault::rusqlite::types::Value;
 use sqlvault::rusqlite::{self, Row};
@@ -87,11 +87,13 @@ fn row_reader() -> impl FnMut(&Row<'_>) -> rusqlite::Result<RawRow> + Send + 'st
         let n = stmt.column_count();
         let columns = if first {
             first = false;
-            Some(stmt.column_names().into_iter().map(str::to_owned).collect())
+            Some(stmt.column_names().map(str::to_owned).collect())
         } else {
             None
         };
-        let values = (0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+        let values = (0..n)
+            .map(|i| row.get::<_, Value>(i))
+            .collect::<rusqlite::Result<_>>()?;
         Ok(RawRow { columns, values })
     }
 }
@@ -175,14 +177,26 @@ async fn unless_abandoned<T, R>(reply: &mut Reply<R>, fut: impl Future<Output = 
     }
 }
 
-async fn execute_one<G: Guard>(g: &mut G, sql: &str, params: Vec<Value>, want_rowid: bool) -> sqlvault::Result<(usize, Option<i64>)> {
+async fn execute_one<G: Guard>(
+    g: &mut G,
+    sql: &str,
+    params: Vec<Value>,
+    want_rowid: bool,
+) -> sqlvault::Result<(usize, Option<i64>)> {
     let n = g.exec(sql.to_owned(), params).await?;
-    let rowid = if want_rowid { Some(g.last_rowid().await?) } else { None };
+    let rowid = if want_rowid {
+        Some(g.last_rowid().await?)
+    } else {
+        None
+    };
     Ok((n, rowid))
 }
 
 /// Serves commands on one guard until the cursor ends it (or goes away).
-fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box<dyn Future<Output = Exit> + Send + 'a>> {
+fn serve<'a, G: Guard>(
+    g: &'a mut G,
+    rx: &'a mut mpsc::Receiver<Cmd>,
+) -> Pin<Box<dyn Future<Output = Exit> + Send + 'a>> {
     Box::pin(async move {
         let mut pending: Option<Cmd> = None;
         loop {
@@ -194,7 +208,11 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
                 },
             };
             match cmd {
-                Cmd::Execute { sql, params, mut reply } => {
+                Cmd::Execute {
+                    sql,
+                    params,
+                    mut reply,
+                } => {
                     let kw = first_keyword(&sql);
                     if is_dml(&kw) && !sql.to_ascii_uppercase().contains("RETURNING") {
                         let work = execute_one(g, &sql, params, sets_rowid(&kw));
@@ -237,7 +255,17 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
                                 let mut failed = None;
                                 let mut abandoned = false;
                                 while !exhausted && out.len() < max.max(1) {
-                                    match unless_abandoned(&mut reply, stream.next()).await {
+                                    // Waits for the first row only; then takes what has
+                                    // already arrived, so a slow query's rows still trickle.
+                                    let next = if out.is_empty() {
+                                        unless_abandoned(&mut reply, stream.next()).await
+                                    } else {
+                                        match stream.next().now_or_never() {
+                                            Some(next) => Some(next),
+                                            None => break,
+                                        }
+                                    };
+                                    match next {
                                         None => {
                                             abandoned = true;
                                             break;
@@ -267,7 +295,11 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
                         }
                     }
                 }
-                Cmd::ExecuteMany { sql, params, mut reply } => {
+                Cmd::ExecuteMany {
+                    sql,
+                    params,
+                    mut reply,
+                } => {
                     let kw = first_keyword(&sql);
                     let want_rowid = sets_rowid(&kw);
                     let work = async {
@@ -282,7 +314,13 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
                         Ok::<_, sqlvault::Error>((total, rowid))
                     };
                     if let Some(r) = unless_abandoned(&mut reply, work).await {
-                        let rowcount = |n: usize| if is_dml(&kw) { i64::try_from(n).unwrap_or(i64::MAX) } else { -1 };
+                        let rowcount = |n: usize| {
+                            if is_dml(&kw) {
+                                i64::try_from(n).unwrap_or(i64::MAX)
+                            } else {
+                                -1
+                            }
+                        };
                         let _ = reply.send(r.map(|(n, rowid)| (None, rowcount(n), rowid)).map_err(to_py));
                     }
                 }
@@ -316,7 +354,11 @@ fn serve<'a, G: Guard>(g: &'a mut G, rx: &'a mut mpsc::Receiver<Cmd>) -> Pin<Box
                             match serve(&mut sp, rx).await {
                                 Exit::Gone => return Exit::Gone,
                                 Exit::End { keep, reply } => {
-                                    let r = if keep { sp.release().await } else { sp.rollback().await };
+                                    let r = if keep {
+                                        sp.release().await
+                                    } else {
+                                        sp.rollback().await
+                                    };
                                     let _ = reply.send(r.map_err(to_py));
                                 }
                             }
@@ -343,7 +385,9 @@ pub fn begin(db: Database, write: bool) -> impl Future<Output = PyResult<PyTx>> 
     crate::runtime::get().spawn(async move {
         let mut ready = ready;
         if write {
-            let Some(begun) = unless_abandoned(&mut ready, db.write()).await else { return };
+            let Some(begun) = unless_abandoned(&mut ready, db.write()).await else {
+                return;
+            };
             let mut tx = match begun {
                 Ok(tx) => tx,
                 Err(e) => {
@@ -355,11 +399,17 @@ pub fn begin(db: Database, write: bool) -> impl Future<Output = PyResult<PyTx>> 
                 return; // dropping `tx` rolls it back
             }
             if let Exit::End { keep, reply } = serve(&mut tx, &mut rx).await {
-                let r = if keep { tx.commit().await } else { tx.rollback().await };
+                let r = if keep {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                };
                 let _ = reply.send(r.map_err(to_py));
             }
         } else {
-            let Some(begun) = unless_abandoned(&mut ready, db.read()).await else { return };
+            let Some(begun) = unless_abandoned(&mut ready, db.read()).await else {
+                return;
+            };
             let mut tx = match begun {
                 Ok(tx) => tx,
                 Err(e) => {
@@ -388,10 +438,17 @@ fn ended() -> PyErr {
 }
 
 impl PyTx {
-    fn call<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> impl Future<Output = PyResult<T>> + Send + 'static {
+    fn call<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Cmd,
+    ) -> impl Future<Output = PyResult<T>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
         let cmd = make(reply);
-        let commands = self.commands.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         async move {
             let commands = commands.ok_or_else(ended)?;
             commands.send(cmd).await.map_err(|_| ended())?;
@@ -399,16 +456,30 @@ impl PyTx {
         }
     }
 
-    fn execute_fut(&self, sql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<impl Future<Output = PyResult<Outcome>> + Send + 'static> {
-        let params = Bind::from_py(params)?.resolve(&sql).map_err(ProgrammingError::new_err)?;
+    fn execute_fut(
+        &self,
+        sql: String,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<impl Future<Output = PyResult<Outcome>> + Send + 'static> {
+        let params = Bind::from_py(params)?
+            .resolve(&sql)
+            .map_err(ProgrammingError::new_err)?;
         Ok(self.call(|reply| Cmd::Execute { sql, params, reply }))
     }
 
-    fn executemany_fut(&self, sql: String, seq: &Bound<'_, PyAny>) -> PyResult<impl Future<Output = PyResult<Outcome>> + Send + 'static> {
+    fn executemany_fut(
+        &self,
+        sql: String,
+        seq: &Bound<'_, PyAny>,
+    ) -> PyResult<impl Future<Output = PyResult<Outcome>> + Send + 'static> {
         let mut params = Vec::new();
         for p in seq.try_iter()? {
             let p = p?;
-            params.push(Bind::from_py(Some(&p))?.resolve(&sql).map_err(ProgrammingError::new_err)?);
+            params.push(
+                Bind::from_py(Some(&p))?
+                    .resolve(&sql)
+                    .map_err(ProgrammingError::new_err)?,
+            );
         }
         Ok(self.call(|reply| Cmd::ExecuteMany { sql, params, reply }))
     }
@@ -418,18 +489,33 @@ impl PyTx {
 impl PyTx {
     /// Runs one statement; returns `(columns or None, rowcount, lastrowid or None)`.
     #[pyo3(signature = (sql, params=None))]
-    fn execute<'py>(&self, py: Python<'py>, sql: String, params: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.execute_fut(sql, params)?)
     }
 
     /// Blocking twin of `execute`.
     #[pyo3(signature = (sql, params=None))]
-    fn execute_sync(&self, py: Python<'_>, sql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Outcome> {
+    fn execute_sync(
+        &self,
+        py: Python<'_>,
+        sql: String,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Outcome> {
         blocking(py, self.execute_fut(sql, params)?)
     }
 
     /// Runs one statement once per parameter set.
-    fn executemany<'py>(&self, py: Python<'py>, sql: String, seq: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn executemany<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        seq: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.executemany_fut(sql, seq)?)
     }
 
@@ -476,7 +562,12 @@ impl PyTx {
     /// Lets go of the transaction without waiting: if it has not ended, the driver rolls it
     /// back (savepoints included) before the connection serves anyone else.
     fn abandon(&self) {
-        drop(self.commands.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        drop(
+            self.commands
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
     }
 
     /// Blocking twin of `end`.

@@ -3,7 +3,9 @@
 
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+};
 use sqlvault::rusqlite::types::Value;
 
 use crate::errors::ProgrammingError;
@@ -128,7 +130,9 @@ impl Bind {
                     let found = named.iter_mut().find(|(n, _)| *n == name[1..]);
                     match found {
                         Some((_, v)) => out.push(std::mem::replace(v, Value::Null)),
-                        None => return Err(format!("you did not supply a value for binding parameter {name}")),
+                        None => {
+                            return Err(format!("you did not supply a value for binding parameter {name}"));
+                        }
                     }
                 }
                 Ok(out)
