@@ -8,74 +8,74 @@ use sqlvault::rusqlite::{self, ErrorCode};
 use sqlvault::{Error, VfsError};
 
 create_exception!(
-    _sqlvault,
+    sqlvault,
     SqlvaultError,
     PyException,
     "Base class of every sqlvault error."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     Warning,
     PyException,
     "DB-API warning (not raised by sqlvault)."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     InterfaceError,
     SqlvaultError,
     "Misuse of the interface itself."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     DatabaseError,
     SqlvaultError,
     "An error about the database."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     DataError,
     DatabaseError,
     "A value does not fit (too big, wrong type)."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     OperationalError,
     DatabaseError,
     "The database could not do the operation (SQL error, I/O, interrupted, busy)."
 );
-create_exception!(_sqlvault, IntegrityError, DatabaseError, "A constraint failed.");
+create_exception!(sqlvault, IntegrityError, DatabaseError, "A constraint failed.");
 create_exception!(
-    _sqlvault,
+    sqlvault,
     InternalError,
     DatabaseError,
     "An internal error of SQLite or sqlvault."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     ProgrammingError,
     DatabaseError,
     "Wrong use: bad parameters, a closed database or cursor, several statements given to execute."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     NotSupportedError,
     DatabaseError,
     "Not supported by sqlvault."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     WrongKey,
     DatabaseError,
     "The key does not open the database: page 1 does not authenticate."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     TamperedPage,
     DatabaseError,
     "A page other than page 1 does not authenticate (corrupt or tampered); `.page` and `.file` say which."
 );
 create_exception!(
-    _sqlvault,
+    sqlvault,
     NotADatabase,
     DatabaseError,
     "The file is not a sqlvault database (for example a plaintext SQLite file: import it)."
