@@ -17,6 +17,7 @@ driver; this package never runs SQLite (or key derivation) on the event loop.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import re
@@ -61,6 +62,10 @@ Row = Tuple[Any, ...]
 _HEX_KEY = re.compile(r"^x'([0-9a-fA-F]{64})'$")
 #: Rows fetched from the connection thread per trip while iterating.
 _BATCH = 256
+
+# Before the interpreter finalizes, let the runtime's tasks that are handing their last
+# results to asyncio finish (see `wait_idle` in python/src/runtime.rs).
+atexit.register(_sqlvault.wait_idle, 1.0)
 
 
 class RawKey:

@@ -53,6 +53,7 @@ fn _sqlvault(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<db::PyDb>()?;
     m.add_class::<tx::PyTx>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::wait_idle, m)?)?;
     m.add_function(wrap_pyfunction!(open_sync, m)?)?;
     m.add_function(wrap_pyfunction!(import::import_sqlcipher, m)?)?;
     m.add_function(wrap_pyfunction!(import::import_sqlite, m)?)?;
