@@ -155,9 +155,9 @@ class _CursorBase:
     #: Rows ``fetchmany()`` returns without a size (DB-API default).
     arraysize: int
 
-    def __init__(self, level: Optional[_Level], depth: int) -> None:
+    def __init__(self, level: Optional[_Level], marker: Any) -> None:
         self._level = level
-        self._depth = depth
+        self._marker = marker
         self.arraysize = 1
         self.description: Optional[tuple] = None
         self.rowcount = -1
@@ -167,9 +167,13 @@ class _CursorBase:
 
     def _tx(self) -> Any:
         lv = self._level
-        if lv is None or lv.ended or self._depth > len(lv.stack):
+        # `_marker` is this cursor's own marker: the transaction's level for depth 0, a
+        # savepoint's marker object otherwise (so a cursor of an ended savepoint never
+        # passes for a later one at the same depth).
+        if lv is None or lv.ended or (self._marker is not lv and self._marker not in lv.stack):
             raise ProgrammingError("this cursor's transaction or savepoint has ended")
-        if self._depth < len(lv.stack):
+        innermost = lv.stack[-1] if lv.stack else lv
+        if innermost is not self._marker:
             raise ProgrammingError("a savepoint of this cursor is open: use the savepoint's cursor until it ends")
         return lv.tx
 
@@ -267,8 +271,9 @@ class _SavepointCtx:
         self._parent._reset()
         await tx.savepoint()
         lv = self._parent._level
-        lv.stack.append(self._parent._depth + 1)
-        return Cursor(lv, self._parent._depth + 1)
+        marker = object()
+        lv.stack.append(marker)
+        return Cursor(lv, marker)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         lv = self._parent._level
@@ -294,7 +299,7 @@ class _TxCtx:
 
     async def __aenter__(self) -> Cursor:
         self._level = _Level(await self._raw.begin(self._write))
-        return Cursor(self._level, 0)
+        return Cursor(self._level, self._level)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         lv = self._level
@@ -318,7 +323,7 @@ class _Result(_CursorBase):
     """The result of a one-statement shortcut: every row already read."""
 
     def __init__(self, outcome: tuple) -> None:
-        super().__init__(None, 0)
+        super().__init__(None, None)
         self._took(outcome)
         self._buffer.extend(outcome[3])
         self._more = False
@@ -469,8 +474,9 @@ class _SyncSavepointCtx:
         self._parent._reset()
         tx.savepoint_sync()
         lv = self._parent._level
-        lv.stack.append(self._parent._depth + 1)
-        return SyncCursor(lv, self._parent._depth + 1)
+        marker = object()
+        lv.stack.append(marker)
+        return SyncCursor(lv, marker)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         lv = self._parent._level
@@ -496,7 +502,7 @@ class _SyncTxCtx:
 
     def __enter__(self) -> SyncCursor:
         self._level = _Level(self._raw.begin_sync(self._write))
-        return SyncCursor(self._level, 0)
+        return SyncCursor(self._level, self._level)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         lv = self._level

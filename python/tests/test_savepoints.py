@@ -93,3 +93,15 @@ def test_sync_savepoints(path):
             sp.execute("INSERT INTO t VALUES (4)")
     assert db.fetchall("SELECT x FROM t ORDER BY x") == [(1,), (4,)]
     db.close()
+
+
+async def test_cursor_of_an_ended_savepoint_is_refused(db):
+    await db.execute("CREATE TABLE t(x)")
+    async with db.write_ctx() as cur:
+        async with cur.savepoint_ctx() as old:
+            await old.execute("INSERT INTO t VALUES (1)")
+        async with cur.savepoint_ctx() as new:
+            with pytest.raises(sqlvault.ProgrammingError):
+                await old.execute("INSERT INTO t VALUES (2)")
+            await new.execute("INSERT INTO t VALUES (3)")
+    assert await db.fetchall("SELECT x FROM t ORDER BY x") == [(1,), (3,)]
