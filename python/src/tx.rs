@@ -72,6 +72,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = sqlvault::Result<T>> + Send + '
 /// [`Savepoint`].
 trait Guard: Send {
     fn exec(&mut self, sql: String, params: Vec<Value>) -> BoxFut<'_, usize>;
+    fn exec_many(&mut self, sql: String, params: Vec<Vec<Value>>) -> BoxFut<'_, usize>;
     fn batch(&mut self, sql: String) -> BoxFut<'_, ()>;
     fn last_rowid(&mut self) -> BoxFut<'_, i64>;
     fn rows(&mut self, sql: String, params: Vec<Value>) -> RowStream<'_, RawRow>;
@@ -103,6 +104,10 @@ macro_rules! guard_impl {
         impl Guard for $ty {
             fn exec(&mut self, sql: String, params: Vec<Value>) -> BoxFut<'_, usize> {
                 Box::pin(self.execute(sql, rusqlite::params_from_iter(params)))
+            }
+            fn exec_many(&mut self, sql: String, params: Vec<Vec<Value>>) -> BoxFut<'_, usize> {
+                let sets: Vec<_> = params.into_iter().map(rusqlite::params_from_iter).collect();
+                Box::pin(self.execute_many(sql, sets))
             }
             fn batch(&mut self, sql: String) -> BoxFut<'_, ()> {
                 Box::pin(self.execute_batch(sql))
@@ -303,14 +308,12 @@ fn serve<'a, G: Guard>(
                     let kw = first_keyword(&sql);
                     let want_rowid = sets_rowid(&kw);
                     let work = async {
-                        let mut total = 0usize;
-                        let mut rowid = None;
-                        let count = params.len();
-                        for (i, p) in params.into_iter().enumerate() {
-                            let (n, r) = execute_one(g, &sql, p, want_rowid && i + 1 == count).await?;
-                            total += n;
-                            rowid = r.or(rowid);
-                        }
+                        let total = g.exec_many(sql, params).await?;
+                        let rowid = if want_rowid {
+                            Some(g.last_rowid().await?)
+                        } else {
+                            None
+                        };
                         Ok::<_, sqlvault::Error>((total, rowid))
                     };
                     if let Some(r) = unless_abandoned(&mut reply, work).await {
