@@ -204,3 +204,25 @@ async def test_rekey(path):
         await sqlvault.open(path, key=KEY)
     async with await sqlvault.open(path, key="new passphrase") as db:
         assert await db.fetchone("SELECT x FROM t") == ("kept",)
+
+
+async def test_sync_view_has_the_same_names(db):
+    s = db.sync
+    s.execute("CREATE TABLE t(x)")
+    r = s.execute("INSERT INTO t VALUES (?)", (1,))
+    assert r.rowcount == 1 and r.lastrowid == 1
+    with s.write_ctx() as cur:
+        cur.executemany("INSERT INTO t VALUES (?)", [(2,), (3,), (4,)])
+        assert cur.rowcount == 3
+        cur.executescript("INSERT INTO t VALUES (5);")
+    with s.read_ctx() as cur:
+        cur.execute("SELECT x FROM t ORDER BY x")
+        assert [d[0] for d in cur.description] == ["x"]
+        assert cur.fetchone() == (1,)
+        assert cur.fetchmany(2) == [(2,), (3,)]
+        assert list(cur) == [(4,), (5,)]
+    assert s.fetchone("SELECT count(*) FROM t") == (5,)
+    assert s.fetchall("SELECT x FROM t WHERE x > 3 ORDER BY x") == [(4,), (5,)]
+    assert s.path == db.path and s.readers == db.readers
+    # And back: the async view of a sync handle is the same pool.
+    assert await s.aio.fetchone("SELECT count(*) FROM t") == (5,)
