@@ -41,7 +41,7 @@ from ._sqlvault import (
 )
 
 __all__ = [
-    "open", "open_sync", "RawKey", "Database", "SyncDatabase", "Cursor", "SyncCursor",
+    "open", "open_sync", "RawKey", "Database", "SyncDatabase", "Cursor", "SyncCursor", "ResultSet",
     "import_sqlcipher", "import_sqlite",
     "Error", "Warning", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
     "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError",
@@ -319,8 +319,9 @@ class _TxCtx:
             lv.tx.abandon()
 
 
-class _Result(_CursorBase):
-    """The result of a one-statement shortcut: every row already read."""
+class ResultSet(_CursorBase):
+    """The result of ``db.execute(...)``: every row already read, and the cursor
+    attributes (``description``, ``rowcount``, ``lastrowid``)."""
 
     def __init__(self, outcome: tuple) -> None:
         super().__init__(None, None)
@@ -329,13 +330,16 @@ class _Result(_CursorBase):
         self._more = False
 
     def fetchone(self) -> Optional[Row]:
+        """The next row, or ``None``."""
         return self._buffer.popleft() if self._buffer else None
 
     def fetchmany(self, size: Optional[int] = None) -> list:
+        """Up to ``size`` (default ``arraysize``) more rows."""
         n = self.arraysize if size is None else size
         return [self._buffer.popleft() for _ in range(min(n, len(self._buffer)))]
 
     def fetchall(self) -> list:
+        """Every remaining row."""
         out = list(self._buffer)
         self._buffer.clear()
         return out
@@ -355,10 +359,12 @@ class Database:
 
     @property
     def path(self) -> str:
+        """The path the database was opened at."""
         return self._raw.path
 
     @property
     def readers(self) -> int:
+        """How many reader connections the pool has."""
         return self._raw.readers
 
     def read_ctx(self) -> _TxContextManager:
@@ -371,10 +377,12 @@ class Database:
         exception or a cancellation."""
         return _TxCtx(self._raw, True)
 
-    async def execute(self, sql: str, parameters: Params = None) -> _Result:
-        """Runs one statement on a free reader (if it only reads) or on the writer, in its
-        own transaction; returns a cursor-like result with every row read."""
-        return _Result(await self._raw.run(sql, parameters))
+    async def execute(self, sql: str, parameters: Params = None) -> ResultSet:
+        """Runs one statement in a transaction of its own, in one trip: on a free reader if
+        the statement only reads (SQLite says so once it is prepared), else on the writer.
+        Returns a ``ResultSet`` (``description``, ``rowcount``, ``lastrowid``, ``fetch*``)
+        holding every row: use a cursor to stream a large result."""
+        return ResultSet(await self._raw.run(sql, parameters))
 
     async def fetchone(self, sql: str, parameters: Params = None) -> Optional[Row]:
         """The first row of a one-statement query (or ``None``)."""
@@ -408,18 +416,21 @@ class SyncCursor(_CursorBase):
     """The blocking twin of ``Cursor``: same names, no ``await``."""
 
     def execute(self, sql: str, parameters: Params = None) -> "SyncCursor":
+        """Runs one statement (``?`` sequence or ``:name`` mapping parameters); rows are streamed as they are read."""
         tx = self._tx()
         self._reset()
         self._took(tx.execute_sync(sql, parameters))
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params]) -> "SyncCursor":
+        """Runs one statement once per parameter set, in one trip to the connection thread."""
         tx = self._tx()
         self._reset()
         self._took(tx.executemany_sync(sql, list(seq_of_parameters)))
         return self
 
     def executescript(self, sql_script: str) -> "SyncCursor":
+        """Runs ``;``-separated statements (no parameters) inside this transaction."""
         tx = self._tx()
         self._reset()
         tx.executescript_sync(sql_script)
@@ -433,15 +444,18 @@ class SyncCursor(_CursorBase):
             self._buffer.extend(rows)
 
     def fetchone(self) -> Optional[Row]:
+        """The next row, or ``None``."""
         self._fill(1)
         return self._buffer.popleft() if self._buffer else None
 
     def fetchmany(self, size: Optional[int] = None) -> list:
+        """Up to ``size`` (default ``arraysize``) more rows."""
         n = self.arraysize if size is None else size
         self._fill(n)
         return [self._buffer.popleft() for _ in range(min(n, len(self._buffer)))]
 
     def fetchall(self) -> list:
+        """Every remaining row."""
         out = list(self._buffer)
         self._buffer.clear()
         while self._more:
@@ -530,10 +544,12 @@ class SyncDatabase:
 
     @property
     def path(self) -> str:
+        """The path the database was opened at."""
         return self._raw.path
 
     @property
     def readers(self) -> int:
+        """How many reader connections the pool has."""
         return self._raw.readers
 
     @property
@@ -549,20 +565,25 @@ class SyncDatabase:
         """``with db.sync.write_ctx() as cursor:`` a write transaction."""
         return _SyncTxCtx(self._raw, True)
 
-    def execute(self, sql: str, parameters: Params = None) -> _Result:
-        return _Result(self._raw.run_sync(sql, parameters))
+    def execute(self, sql: str, parameters: Params = None) -> ResultSet:
+        """Blocking ``Database.execute``: one statement on a free reader or the writer."""
+        return ResultSet(self._raw.run_sync(sql, parameters))
 
     def fetchone(self, sql: str, parameters: Params = None) -> Optional[Row]:
+        """The first row of a one-statement query (or ``None``)."""
         rows = self._raw.run_sync(sql, parameters, 1)[3]
         return rows[0] if rows else None
 
     def fetchall(self, sql: str, parameters: Params = None) -> list:
+        """Every row of a one-statement query."""
         return self._raw.run_sync(sql, parameters)[3]
 
     def rekey(self, new_key: Key) -> None:
+        """Re-encrypts the database under ``new_key`` while it stays open."""
         self._raw.rekey_sync(**_key_args(new_key))
 
     def close(self) -> None:
+        """Closes the pool once running transactions have ended."""
         self._raw.close_sync()
 
     def __enter__(self) -> "SyncDatabase":
