@@ -141,6 +141,9 @@ impl Bind {
     }
 }
 
+/// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER`: the largest `?NNN`.
+const MAX_VARIABLE_NUMBER: usize = 32766;
+
 /// The parameters of the first statement in `sql`, in the order of SQLite's parameter indices:
 /// `Some(":name")` (with its sigil) for a named one, `None` for `?`/`?NNN`.
 ///
@@ -194,7 +197,12 @@ pub fn parameter_names(sql: &str) -> Vec<Option<String>> {
                     i += 1;
                 }
                 if i > start {
-                    let n: usize = sql[start..i].parse().unwrap_or(0);
+                    // SQLite refuses ?NNN past its variable limit (32766 by default): such a
+                    // statement fails to prepare, whatever is bound.
+                    let n: usize = sql[start..i].parse().unwrap_or(usize::MAX);
+                    if n > MAX_VARIABLE_NUMBER {
+                        return slots;
+                    }
                     if n > slots.len() {
                         slots.resize(n, None);
                     }
@@ -251,6 +259,15 @@ mod tests {
     fn numbered_and_anonymous_parameters() {
         assert_eq!(names("SELECT ?, ?3, ?"), vec![None, None, None, None]);
         assert_eq!(names("SELECT ?1 WHERE :x"), vec![None, Some(":x")]);
+    }
+
+    #[test]
+    fn a_huge_parameter_number_allocates_nothing() {
+        assert_eq!(
+            names("SELECT ?99999999999999999999999, :a"),
+            Vec::<Option<&str>>::new()
+        );
+        assert_eq!(parameter_names("SELECT ?32766").len(), 32766);
     }
 
     #[test]
