@@ -163,6 +163,15 @@ macro_rules! blocking_statement_methods {
                 block_on(self.0.execute_many(sql, params))
             }
 
+            /// The names of the columns `sql` returns; see the async guard's `column_names`.
+            ///
+            /// # Errors
+            /// SQLite's error preparing `sql`, or
+            /// [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub fn column_names(&mut self, sql: impl Into<Cow<'static, str>>) -> Result<Vec<String>> {
+                block_on(self.0.column_names(sql))
+            }
+
             /// Runs several `;`-separated statements without parameters.
             ///
             /// # Errors

@@ -123,6 +123,15 @@ impl Session {
         .await
     }
 
+    pub(crate) async fn column_names(&mut self, sql: Cow<'static, str>) -> Result<Vec<String>> {
+        let span = tracing::debug_span!("sqlvault.statement", op = "column_names", sql = %sql);
+        self.run(span, move |conn| {
+            let stmt = conn.prepare_cached(&sql)?;
+            Ok(stmt.column_names().into_iter().map(str::to_owned).collect())
+        })
+        .await
+    }
+
     pub(crate) async fn execute_batch(&mut self, sql: Cow<'static, str>) -> Result<()> {
         let span = tracing::debug_span!("sqlvault.statement", op = "execute_batch", sql = %sql);
         self.run(span, move |conn| Ok(conn.execute_batch(&sql)?)).await

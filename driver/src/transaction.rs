@@ -5,8 +5,8 @@ use crate::session::Session;
 use crate::worker::ConnState;
 use crate::{Error, Result};
 
-/// Adds the statement methods (`execute`, `execute_many`, `execute_batch`, `query_row`,
-/// `query`) to a guard
+/// Adds the statement methods (`execute`, `execute_many`, `column_names`, `execute_batch`,
+/// `query_row`, `query`) to a guard
 /// type that has a `session_mut(&mut self) -> &mut Session`.
 macro_rules! statement_methods {
     ([$($lt:lifetime)?] $ty:ty) => {
@@ -56,6 +56,20 @@ macro_rules! statement_methods {
                 I::Item: rusqlite::Params + Send,
             {
                 self.session_mut().execute_many(sql.into(), params).await
+            }
+
+            /// The names of the columns `sql` returns (empty for a statement that returns no
+            /// rows), from preparing it (the prepared statement is cached for the next run);
+            /// nothing is executed. For a caller that needs the names of a query that
+            /// returned no row, such as a DB-API `cursor.description`.
+            ///
+            /// # Errors
+            /// SQLite's error preparing `sql`, or [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub async fn column_names(
+                &mut self,
+                sql: impl Into<std::borrow::Cow<'static, str>>,
+            ) -> $crate::Result<Vec<String>> {
+                self.session_mut().column_names(sql.into()).await
             }
 
             /// Runs several `;`-separated statements without parameters.

@@ -74,6 +74,7 @@ trait Guard: Send {
     fn exec(&mut self, sql: String, params: Vec<Value>) -> BoxFut<'_, usize>;
     fn exec_many(&mut self, sql: String, params: Vec<Vec<Value>>) -> BoxFut<'_, usize>;
     fn batch(&mut self, sql: String) -> BoxFut<'_, ()>;
+    fn columns(&mut self, sql: String) -> BoxFut<'_, Vec<String>>;
     fn last_rowid(&mut self) -> BoxFut<'_, i64>;
     fn rows(&mut self, sql: String, params: Vec<Value>) -> RowStream<'_, RawRow>;
     /// `None` where savepoints are not offered (read transactions).
@@ -111,6 +112,9 @@ macro_rules! guard_impl {
             }
             fn batch(&mut self, sql: String) -> BoxFut<'_, ()> {
                 Box::pin(self.execute_batch(sql))
+            }
+            fn columns(&mut self, sql: String) -> BoxFut<'_, Vec<String>> {
+                Box::pin(self.column_names(sql))
             }
             fn last_rowid(&mut self) -> BoxFut<'_, i64> {
                 Box::pin(self.query_row("SELECT last_insert_rowid()", (), |r| r.get(0)))
@@ -229,13 +233,21 @@ fn serve<'a, G: Guard>(
                         }
                         continue;
                     }
-                    let mut stream = g.rows(sql, params);
+                    let mut stream = g.rows(sql.clone(), params);
                     let Some(first) = unless_abandoned(&mut reply, stream.next()).await else {
                         continue;
                     };
                     let mut buffered = match first {
                         None => {
-                            let _ = reply.send(Ok((None, -1, None)));
+                            // No row to take the column names from: ask for them (the
+                            // statement is prepared and cached already). None for a
+                            // statement that returns no columns, as in DB-API.
+                            drop(stream);
+                            let Some(columns) = unless_abandoned(&mut reply, g.columns(sql)).await else {
+                                continue;
+                            };
+                            let outcome = columns.map(|c| ((!c.is_empty()).then_some(c), -1, None));
+                            let _ = reply.send(outcome.map_err(to_py));
                             continue;
                         }
                         Some(Err(e)) => {

@@ -226,3 +226,14 @@ async def test_sync_view_has_the_same_names(db):
     assert s.path == db.path and s.readers == db.readers
     # And back: the async view of a sync handle is the same pool.
     assert await s.aio.fetchone("SELECT count(*) FROM t") == (5,)
+
+
+async def test_description_of_a_query_without_rows(db):
+    async with db.write_ctx() as cur:
+        await cur.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)")
+        assert cur.description is None
+        await cur.execute("SELECT id, name AS n FROM t WHERE id = ?", (42,))
+        assert [d[0] for d in cur.description] == ["id", "n"]
+        assert await cur.fetchone() is None
+    res = await db.execute("SELECT name FROM t")
+    assert [d[0] for d in res.description] == ["name"] and res.fetchall() == []

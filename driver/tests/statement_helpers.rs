@@ -1,5 +1,6 @@
-//! `execute_many`: one statement over many parameter sets in one trip, inside the guard's
-//! transaction (and savepoint), on the async and the blocking guards.
+//! `execute_many` (one statement over many parameter sets in one trip, inside the guard's
+//! transaction and savepoint) and `column_names` (a statement's columns without running it),
+//! on the async and the blocking guards.
 
 // Test helpers outside `#[test]` fns unwrap too: any failure there is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -101,4 +102,35 @@ fn blocking_guards_have_it_too() {
         .read_with(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(n, 100);
+}
+
+#[tokio::test]
+async fn column_names_prepares_without_running() {
+    let (_dir, db) = common::fresh(2).await;
+    let mut tx = db.write().await.unwrap();
+    tx.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.column_names("SELECT id AS ident, v, 1 + 1 FROM t WHERE 0")
+            .await
+            .unwrap(),
+        ["ident", "v", "1 + 1"]
+    );
+    assert!(
+        tx.column_names("INSERT INTO t VALUES (1, 'x')")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let n: i64 = tx
+        .query_row("SELECT count(*) FROM t", (), |r| r.get(0))
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "column_names ran the INSERT");
+    assert!(tx.column_names("SELEC nonsense").await.is_err());
+    tx.commit().await.unwrap();
+    let mut r = db.read().await.unwrap();
+    assert_eq!(r.column_names("SELECT v FROM t").await.unwrap(), ["v"]);
+    r.finish().await.unwrap();
 }
