@@ -127,7 +127,7 @@ impl Session {
         let span = tracing::debug_span!("sqlvault.statement", op = "column_names", sql = %sql);
         self.run(span, move |conn| {
             let stmt = conn.prepare_cached(&sql)?;
-            Ok(stmt.column_names().into_iter().map(str::to_owned).collect())
+            Ok(stmt.column_names().map(str::to_owned).collect())
         })
         .await
     }
