@@ -11,6 +11,8 @@
 //!   [`WriteTx::savepoint`] nests [`Savepoint`]s to any depth. Dropping a guard rolls it back.
 //! - [`Database::read_with`] / [`Database::write_with`] run a closure in one trip.
 //! - [`blocking`] offers the same pool to synchronous code.
+//! - [`import`] turns a plaintext SQLite or SQLCipher 2/3/4 database into a new sqlvault one
+//!   (what `sqlvault import` does).
 //!
 //! ## Example
 //! ```
@@ -41,6 +43,8 @@
 
 pub use sqlvault_driver::*;
 
+pub mod copy;
+pub mod import;
 pub mod sqlcipher;
 
 /// The examples of `docs/migrating.md`, compiled and run as doctests.

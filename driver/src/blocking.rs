@@ -148,6 +148,30 @@ macro_rules! blocking_statement_methods {
                 block_on(self.0.execute(sql, params))
             }
 
+            /// Runs one statement once per parameter set, in one trip; see the async guard's
+            /// `execute_many`.
+            ///
+            /// # Errors
+            /// SQLite's error for the first set that fails, or
+            /// [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub fn execute_many<I>(&mut self, sql: impl Into<Cow<'static, str>>, params: I) -> Result<usize>
+            where
+                I: IntoIterator + Send + 'static,
+                I::IntoIter: Send,
+                I::Item: Params + Send,
+            {
+                block_on(self.0.execute_many(sql, params))
+            }
+
+            /// The names of the columns `sql` returns; see the async guard's `column_names`.
+            ///
+            /// # Errors
+            /// SQLite's error preparing `sql`, or
+            /// [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub fn column_names(&mut self, sql: impl Into<Cow<'static, str>>) -> Result<Vec<String>> {
+                block_on(self.0.column_names(sql))
+            }
+
             /// Runs several `;`-separated statements without parameters.
             ///
             /// # Errors

@@ -13,8 +13,8 @@
 //! - `commit` / `release` / `rollback` consume a guard; dropping an unfinished guard rolls it
 //!   back. The drop cannot wait, so it queues the rollback on the guard's connection before the
 //!   connection goes back to the pool: the next user's commands run after it.
-//! - Statements on every guard: `execute`, `execute_batch`, `query_row`, and `query`, a
-//!   [`RowStream`] with back-pressure. Parameters are rusqlite [`Params`](rusqlite::Params)
+//! - Statements on every guard: `execute`, `execute_many`, `execute_batch`, `query_row`, and
+//!   `query`, a [`RowStream`] with back-pressure; `column_names` prepares a statement only. Parameters are rusqlite [`Params`](rusqlite::Params)
 //!   that own their values; rows are read with rusqlite's [`Row`](rusqlite::Row) on the
 //!   connection thread.
 //! - [`Database::read_with`] / [`Database::write_with`]: a closure that runs a whole unit of work

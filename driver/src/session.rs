@@ -105,6 +105,33 @@ impl Session {
         .await
     }
 
+    pub(crate) async fn execute_many<I>(&mut self, sql: Cow<'static, str>, params: I) -> Result<usize>
+    where
+        I: IntoIterator + Send + 'static,
+        I::IntoIter: Send,
+        I::Item: Params + Send,
+    {
+        let span = tracing::debug_span!("sqlvault.statement", op = "execute_many", sql = %sql);
+        self.run(span, move |conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut changed = 0;
+            for p in params {
+                changed += stmt.execute(p)?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    pub(crate) async fn column_names(&mut self, sql: Cow<'static, str>) -> Result<Vec<String>> {
+        let span = tracing::debug_span!("sqlvault.statement", op = "column_names", sql = %sql);
+        self.run(span, move |conn| {
+            let stmt = conn.prepare_cached(&sql)?;
+            Ok(stmt.column_names().map(str::to_owned).collect())
+        })
+        .await
+    }
+
     pub(crate) async fn execute_batch(&mut self, sql: Cow<'static, str>) -> Result<()> {
         let span = tracing::debug_span!("sqlvault.statement", op = "execute_batch", sql = %sql);
         self.run(span, move |conn| Ok(conn.execute_batch(&sql)?)).await

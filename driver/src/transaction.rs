@@ -5,7 +5,8 @@ use crate::session::Session;
 use crate::worker::ConnState;
 use crate::{Error, Result};
 
-/// Adds the statement methods (`execute`, `execute_batch`, `query_row`, `query`) to a guard
+/// Adds the statement methods (`execute`, `execute_many`, `column_names`, `execute_batch`,
+/// `query_row`, `query`) to a guard
 /// type that has a `session_mut(&mut self) -> &mut Session`.
 macro_rules! statement_methods {
     ([$($lt:lifetime)?] $ty:ty) => {
@@ -30,6 +31,45 @@ macro_rules! statement_methods {
                 P: rusqlite::Params + Send + 'static,
             {
                 self.session_mut().execute(sql.into(), params).await
+            }
+
+            /// Runs one statement once for each parameter set of `params`, in one trip to the
+            /// connection thread (the statement is prepared once), and returns the number of
+            /// rows changed in all. Each item is anything [`execute`](Self::execute) takes as
+            /// parameters, for example a `Vec<(i64, String)>` or a `Vec<Vec<rusqlite::types::Value>>`
+            /// mapped through `rusqlite::params_from_iter`.
+            ///
+            /// Cancellation works as for `execute`; an interrupted run may have executed the
+            /// first sets only, and an interrupted write ends the transaction.
+            ///
+            /// # Errors
+            /// SQLite's error for the first set that fails (the sets before it stay done, as
+            /// part of the transaction), or [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub async fn execute_many<I>(
+                &mut self,
+                sql: impl Into<std::borrow::Cow<'static, str>>,
+                params: I,
+            ) -> $crate::Result<usize>
+            where
+                I: IntoIterator + Send + 'static,
+                I::IntoIter: Send,
+                I::Item: rusqlite::Params + Send,
+            {
+                self.session_mut().execute_many(sql.into(), params).await
+            }
+
+            /// The names of the columns `sql` returns (empty for a statement that returns no
+            /// rows), from preparing it (the prepared statement is cached for the next run);
+            /// nothing is executed. For a caller that needs the names of a query that
+            /// returned no row, such as a DB-API `cursor.description`.
+            ///
+            /// # Errors
+            /// SQLite's error preparing `sql`, or [`Error::TransactionEnded`](crate::Error::TransactionEnded).
+            pub async fn column_names(
+                &mut self,
+                sql: impl Into<std::borrow::Cow<'static, str>>,
+            ) -> $crate::Result<Vec<String>> {
+                self.session_mut().column_names(sql.into()).await
             }
 
             /// Runs several `;`-separated statements without parameters.

@@ -19,23 +19,12 @@ pub fn existing_flags(read_only: bool) -> OpenFlags {
 }
 
 /// Flags for creating a new database.
-pub fn create_flags() -> OpenFlags {
-    OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI
-}
+pub use sqlvault::import::create_flags;
 
 /// Fails unless `bytes` is a page size SQLite accepts (a power of two, 512..=65536);
 /// SQLite itself silently ignores any other value.
 pub fn check_page_size(bytes: u32) -> Result<(), CliError> {
-    if (512..=65536).contains(&bytes) && bytes.is_power_of_two() {
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!(
-            "page size {bytes}: must be a power of two from 512 to 65536"
-        )))
-    }
+    Ok(sqlvault::import::check_page_size(bytes)?)
 }
 
 /// Fails with exit status 5 unless `path` is an existing file.
@@ -49,13 +38,7 @@ pub fn require_file(path: &Path) -> Result<(), CliError> {
 
 /// Fails unless `path` does not exist (or is an empty file).
 pub fn require_absent(path: &Path) -> Result<(), CliError> {
-    match fs::metadata(path) {
-        Ok(m) if m.len() > 0 => Err(CliError::Failed(format!(
-            "{} already exists; refusing to overwrite it",
-            path.display()
-        ))),
-        _ => Ok(()),
-    }
+    Ok(sqlvault::import::require_absent(path)?)
 }
 
 /// Runs the KDF for the existing database at `path`, its cost held to `limits`, and opens it.

@@ -113,6 +113,20 @@ impl From<sqlcipher::Error> for CliError {
     }
 }
 
+impl From<sqlvault::import::ImportError> for CliError {
+    fn from(e: sqlvault::import::ImportError) -> Self {
+        use sqlvault::import::ImportError as E;
+        match e {
+            E::Failed(m) => CliError::Failed(m),
+            E::Corrupt(m) => CliError::Corrupt(m),
+            E::Vfs(e) => CliError::from(e),
+            E::Sqlcipher(e) => CliError::from(e),
+            E::Io(e) => CliError::from(e),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::Io(e.to_string())

@@ -8,10 +8,11 @@ use rusqlite::{Connection, MAIN_DB};
 use zeroize::Zeroizing;
 
 use super::Ui;
-use super::copy::{copy_all, load_image};
 use super::db::{PendingFile, check_page_size, create_flags, open_existing, require_absent};
 use super::error::CliError;
 use super::keys::{KeyOpts, database_key};
+use sqlvault::copy::{copy_all, load_image};
+use sqlvault::import::ImportError;
 
 /// Arguments of `sqlvault export`.
 #[derive(Args, Debug)]
@@ -58,8 +59,18 @@ pub fn run(args: ExportArgs, ui: Ui) -> Result<(), CliError> {
         load_image(&mut conn, &image)?;
         drop(image);
         let bar = ui.progress("export", 0);
-        let classify = |e| CliError::from(e);
-        let report = copy_all(&conn, &bar, &classify)?;
+        let classify = |e| ImportError::from(e);
+        let report = copy_all(
+            &conn,
+            &mut |p| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+                if let Some(item) = p.item {
+                    bar.set_message(item.to_owned());
+                }
+            },
+            &classify,
+        )?;
         bar.finish_and_clear();
         conn.execute_batch("DETACH DATABASE src")?;
         report

@@ -1,27 +1,18 @@
 //! `sqlvault import`: plaintext SQLite or SQLCipher 2/3/4 into a new sqlvault database.
 //!
-//! The source becomes a plaintext image in memory only (zeroized when dropped): SQLCipher
-//! files through the native reader in `sqlvault::sqlcipher`, plaintext files through
-//! `sqlite3_serialize` (which includes what is still in their WAL). The image is
-//! deserialized into an in-memory schema on a connection whose main database is the new
-//! encrypted file, and copied logically ([`super::copy`]). The new file is written under a
-//! temporary name and renamed into place only once complete and checked.
+//! The work is [`sqlvault::import`]'s (shared with the Python package); this module reads the
+//! keys, shows progress and prints the report.
 
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use rusqlite::{Connection, MAIN_DB, OpenFlags};
-use sqlvault::sqlcipher::{SqlcipherKey, SqlcipherParams, SqlcipherReader, SqlcipherSource};
-use sqlvault_vfs::{DatabaseKey, open_connection};
-use zeroize::Zeroizing;
+use indicatif::ProgressBar;
+use sqlvault::import::{Destination, Progress, SourceImage, SourceKind, Stage};
+use sqlvault::sqlcipher::{SqlcipherKey, SqlcipherParams};
 
 use super::Ui;
-use super::copy::{copy_all, load_image};
-use super::db::{PendingFile, check_page_size, create_flags, require_absent, require_file};
+use super::db::{check_page_size, require_absent, require_file};
 use super::error::CliError;
-use super::header::{Kind, read_kind};
 use super::keys::{ENV_KEY, ENV_SOURCE_KEY, KdfOpts, KeyOpts, KeySource};
 
 /// Arguments of `sqlvault import`.
@@ -62,17 +53,18 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
     require_absent(&args.db)?;
     check_page_size(args.target_page_size)?;
     let params = args.kdf.params()?;
-    if let Kind::Sqlvault { .. } = read_kind(&args.source)? {
-        return Err(CliError::Failed(format!(
-            "{} is already a sqlvault database (use `sqlvault rekey` to change its key)",
-            args.source.display()
-        )));
-    }
-    let (image, kind) = if is_plaintext_sqlite(&args.source)? {
-        (plaintext_image(&args.source)?, "plaintext SQLite".to_string())
-    } else {
-        sqlcipher_image(&args, ui)?
+    let mut bars = Bars { ui, current: None };
+    let image = match SourceKind::detect(&args.source)? {
+        SourceKind::Sqlvault => {
+            return Err(CliError::Failed(format!(
+                "{} is already a sqlvault database (use `sqlvault rekey` to change its key)",
+                args.source.display()
+            )));
+        }
+        SourceKind::PlaintextSqlite => SourceImage::plaintext(&args.source)?,
+        _ => sqlcipher_image(&args, ui, &mut bars)?,
     };
+    let kind = image.description().to_owned();
     ui.say(format_args!("source: {kind}"));
 
     let key = KeySource {
@@ -82,29 +74,15 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
         confirm: true,
     }
     .sqlvault_key()?;
-    let pending = PendingFile::new(&args.db)?;
-    let report = {
-        let dbkey = DatabaseKey::resolve_with_limits(pending.path(), &key, params, args.key.limits())?;
-        let mut conn = open_connection(pending.path(), &dbkey, create_flags())?;
-        conn.pragma_update(Some("main"), "page_size", args.target_page_size)?;
-        load_image(&mut conn, &image)?;
-        drop(image);
-        let bar = ui.progress("copy", 0);
-        let classify = |e| CliError::from(sqlvault_vfs::classify_error(&conn, e));
-        let report = copy_all(&conn, &bar, &classify)?;
-        bar.finish_and_clear();
-        conn.execute_batch("DETACH DATABASE src")?;
-        let check: String = conn
-            .query_row("PRAGMA main.integrity_check", [], |r| r.get(0))
-            .map_err(classify)?;
-        if check != "ok" {
-            return Err(CliError::Corrupt(format!(
-                "integrity_check of the new database: {check}"
-            )));
-        }
-        report
+    let dest = Destination {
+        path: &args.db,
+        key: &key,
+        argon2: params,
+        limits: args.key.limits(),
+        page_size: args.target_page_size,
     };
-    pending.commit()?;
+    let report = image.write_to(&dest, &mut |p| bars.show(p))?;
+    bars.finish();
 
     let rows: i64 = report.tables.iter().map(|(_, n)| n).sum();
     if args.json {
@@ -131,30 +109,39 @@ pub fn run(args: ImportArgs, ui: Ui) -> Result<(), CliError> {
     Ok(())
 }
 
-fn is_plaintext_sqlite(path: &Path) -> Result<bool, CliError> {
-    let mut head = [0u8; 16];
-    let mut f = File::open(path).map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
+/// One progress bar per stage of the import.
+struct Bars {
+    ui: Ui,
+    current: Option<(Stage, ProgressBar)>,
+}
+
+impl Bars {
+    fn show(&mut self, p: Progress<'_>) {
+        if self.current.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
+            self.finish();
+            let label = match p.stage {
+                Stage::Decrypt => "decrypt",
+                _ => "copy",
+            };
+            self.current = Some((p.stage, self.ui.progress(label, p.total)));
+        }
+        if let Some((_, bar)) = &self.current {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+            if let Some(item) = p.item {
+                bar.set_message(item.to_owned());
+            }
         }
     }
-    Ok(n == 16 && &head == b"SQLite format 3\0")
+
+    fn finish(&mut self) {
+        if let Some((_, bar)) = self.current.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
-/// The plaintext image of a stock SQLite database, WAL content included.
-fn plaintext_image(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let data = conn.serialize(MAIN_DB)?;
-    Ok(Zeroizing::new(data.to_vec()))
-}
-
-fn sqlcipher_image(args: &ImportArgs, ui: Ui) -> Result<(Zeroizing<Vec<u8>>, String), CliError> {
+fn sqlcipher_image(args: &ImportArgs, ui: Ui, bars: &mut Bars) -> Result<SourceImage, CliError> {
     let text = KeySource {
         file: args.source_key_file.as_deref(),
         env: ENV_SOURCE_KEY,
@@ -165,11 +152,7 @@ fn sqlcipher_image(args: &ImportArgs, ui: Ui) -> Result<(Zeroizing<Vec<u8>>, Str
     let key = SqlcipherKey::parse(&text);
     let bases = match args.legacy {
         Some(v) => vec![SqlcipherParams::legacy(v)?],
-        None => vec![
-            SqlcipherParams::v4(),
-            SqlcipherParams::v3(),
-            SqlcipherParams::v2(),
-        ],
+        None => SqlcipherParams::all_versions(),
     };
     let candidates: Vec<SqlcipherParams> = bases
         .into_iter()
@@ -185,18 +168,8 @@ fn sqlcipher_image(args: &ImportArgs, ui: Ui) -> Result<(Zeroizing<Vec<u8>>, Str
         })
         .collect();
     ui.say("deriving the SQLCipher key (PBKDF2, trying each version's settings)…");
-    let source = SqlcipherSource::open_path(&args.source)?;
-    let reader = SqlcipherReader::detect_with(source, &key, &candidates)
+    let image = SourceImage::sqlcipher(&args.source, &key, &candidates, &mut |p| bars.show(p))
         .map_err(|e| CliError::from(e).context(&args.source.display().to_string()))?;
-    let version = reader.compatibility().map_or_else(
-        || "SQLCipher (custom settings)".to_string(),
-        |v| format!("SQLCipher {v}"),
-    );
-    let kind = format!("{version}, page size {}", reader.page_size());
-    let bar = ui.progress("decrypt", u64::from(reader.page_count()));
-    let image = reader
-        .decrypt_image_with_progress(|done, _| bar.set_position(u64::from(done)))
-        .map_err(CliError::from)?;
-    bar.finish_and_clear();
-    Ok((image, kind))
+    bars.finish();
+    Ok(image)
 }

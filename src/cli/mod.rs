@@ -5,7 +5,6 @@
 //! import/export), [`output`] (tables, CSV, JSON) and [`error`] (exit codes).
 
 mod bench;
-mod copy;
 mod create;
 mod db;
 mod demo;

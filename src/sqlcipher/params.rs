@@ -93,6 +93,11 @@ impl SqlcipherParams {
         }
     }
 
+    /// The defaults of SQLCipher 4, 3 and 2, in the order an import tries them.
+    pub fn all_versions() -> Vec<Self> {
+        vec![Self::v4(), Self::v3(), Self::v2()]
+    }
+
     /// The defaults of SQLCipher major version `version` (what `PRAGMA cipher_compatibility`
     /// or `cipher_migrate` call "legacy" settings).
     ///

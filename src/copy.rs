@@ -1,16 +1,16 @@
 //! Copying a whole database logically (schema, rows, pragmas) from an in-memory image into
-//! the `main` database of a connection — the heart of `import` and `export`.
+//! the `main` database of a connection — the heart of [`crate::import`] and of
+//! `sqlvault export`.
 //!
 //! A page-for-page copy (backup API, `VACUUM INTO`) would carry the source's page layout
 //! and reserved bytes: SQLCipher's 48 or 80 reserved bytes per page into a sqlvault file,
 //! or sqlvault's 32 into a plaintext export. Re-creating the schema and inserting the rows
 //! lets SQLite lay out each page for the target.
 
-use indicatif::ProgressBar;
 use rusqlite::Connection;
 use zeroize::Zeroizing;
 
-use super::error::CliError;
+use crate::import::{ImportError, Progress, Stage};
 
 /// The schema name the image is attached under.
 pub const SRC: &str = "src";
@@ -32,7 +32,10 @@ pub struct CopyReport {
 ///
 /// Header bytes 18 and 19 (WAL mode) are switched to rollback mode, which
 /// `sqlite3_deserialize` requires.
-pub fn load_image(conn: &mut Connection, image: &[u8]) -> Result<(), CliError> {
+///
+/// # Errors
+/// SQLite's error attaching or loading the image.
+pub fn load_image(conn: &mut Connection, image: &[u8]) -> Result<(), ImportError> {
     let mut image = Zeroizing::new(image.to_vec());
     if image.len() >= 20 && image[18] == 2 && image[19] == 2 {
         image[18] = 1;
@@ -49,12 +52,18 @@ fn quote(name: &str) -> String {
 }
 
 /// Copies everything in [`SRC`] into `main` (which must be empty) in one transaction, then
-/// checks that every table has as many rows in `main` as in [`SRC`].
+/// checks that every table has as many rows in `main` as in [`SRC`]. `progress` hears of each
+/// table copied ([`Stage::Copy`]); `classify` turns SQLite's errors into the caller's view
+/// (for an encrypted target, [`sqlvault_vfs::classify_error`] names a wrong key or a tampered page).
+///
+/// # Errors
+/// [`ImportError::Failed`] if `main` is not empty or the source has a virtual table;
+/// [`ImportError::Corrupt`] if a row count differs; `classify`'s error for SQLite's.
 pub fn copy_all(
     conn: &Connection,
-    bar: &ProgressBar,
-    classify: &dyn Fn(rusqlite::Error) -> CliError,
-) -> Result<CopyReport, CliError> {
+    progress: &mut dyn FnMut(Progress<'_>),
+    classify: &dyn Fn(rusqlite::Error) -> ImportError,
+) -> Result<CopyReport, ImportError> {
     let objects: Vec<(String, String, Option<String>)> = {
         let mut stmt = conn
             .prepare("SELECT type, name, sql FROM src.sqlite_schema ORDER BY rowid")
@@ -68,7 +77,7 @@ pub fn copy_all(
         .query_row("SELECT count(*) FROM main.sqlite_schema", [], |r| r.get(0))
         .map_err(classify)?;
     if objects_in_main > 0 {
-        return Err(CliError::Failed("the target database is not empty".into()));
+        return Err(ImportError::Failed("the target database is not empty".into()));
     }
     for (kind, name, sql) in &objects {
         if kind == "table"
@@ -76,7 +85,7 @@ pub fn copy_all(
                 .as_deref()
                 .is_some_and(|s| s.to_ascii_uppercase().starts_with("CREATE VIRTUAL"))
         {
-            return Err(CliError::Failed(format!(
+            return Err(ImportError::Failed(format!(
                 "table {name} is a virtual table; virtual tables (FTS, R*Tree…) are not supported by this copy"
             )));
         }
@@ -87,12 +96,17 @@ pub fn copy_all(
         .filter(|(kind, name, _)| kind == "table" && !name.starts_with("sqlite_"))
         .map(|(_, name, _)| name.as_str())
         .collect();
-    bar.set_length(tables.len() as u64);
-    bar.set_position(0);
+    let total = tables.len() as u64;
+    progress(Progress {
+        stage: Stage::Copy,
+        done: 0,
+        total,
+        item: None,
+    });
 
     let mut report = CopyReport::default();
     conn.execute_batch("BEGIN").map_err(classify)?;
-    let result = (|| -> Result<(), CliError> {
+    let result = (|| -> Result<(), ImportError> {
         // Tables first (in their original order), then rows, then indexes, views and
         // triggers — so that no trigger fires while rows are copied.
         for (kind, name, sql) in &objects {
@@ -103,8 +117,7 @@ pub fn copy_all(
                 conn.execute_batch(sql).map_err(classify)?;
             }
         }
-        for name in &tables {
-            bar.set_message(name.to_string());
+        for (i, name) in tables.iter().enumerate() {
             let q = quote(name);
             let columns = insert_columns(conn, name, classify)?;
             conn.execute(
@@ -112,7 +125,12 @@ pub fn copy_all(
                 [],
             )
             .map_err(classify)?;
-            bar.inc(1);
+            progress(Progress {
+                stage: Stage::Copy,
+                done: i as u64 + 1,
+                total,
+                item: Some(name),
+            });
         }
         if objects.iter().any(|(_, name, _)| name == "sqlite_sequence") {
             conn.execute_batch("DELETE FROM main.sqlite_sequence; INSERT INTO main.sqlite_sequence SELECT * FROM src.sqlite_sequence;")
@@ -149,13 +167,13 @@ pub fn copy_all(
 
     for name in &tables {
         let q = quote(name);
-        let count = |schema: &str| -> Result<i64, CliError> {
+        let count = |schema: &str| -> Result<i64, ImportError> {
             conn.query_row(&format!("SELECT count(*) FROM {schema}.{q}"), [], |r| r.get(0))
                 .map_err(classify)
         };
         let (src, dst) = (count("src")?, count("main")?);
         if src != dst {
-            return Err(CliError::Corrupt(format!(
+            return Err(ImportError::Corrupt(format!(
                 "row count check failed for table {name}: {src} in the source, {dst} copied"
             )));
         }
@@ -171,8 +189,8 @@ pub fn copy_all(
 fn insert_columns(
     conn: &Connection,
     table: &str,
-    classify: &dyn Fn(rusqlite::Error) -> CliError,
-) -> Result<String, CliError> {
+    classify: &dyn Fn(rusqlite::Error) -> ImportError,
+) -> Result<String, ImportError> {
     let mut stmt = conn
         .prepare("SELECT name, hidden FROM pragma_table_xinfo(?1, 'src') ORDER BY cid")
         .map_err(classify)?;
