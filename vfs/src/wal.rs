@@ -685,12 +685,16 @@ impl WalFile {
             return Ok(Filled::Short);
         }
         let mut recovering = self.recovery.filter(|r| r.next == frame);
-        if recovering.is_none() && frame > 0 && buf[8..16] == h.salts {
-            // A frame of the log read out of sequence: a read-only connection whose shared
-            // memory is not trustworthy reads the log from the first frame its wal-index
-            // lacks (`walBeginShmUnreliable`) and checks the chain from there. It needs the
-            // plaintext chain, which is recomputed up to this frame once; the frames after
-            // it then follow in sequence.
+        if recovering.is_none()
+            && frame > 0
+            && self.recovery.is_some_and(|r| r.next == 0)
+            && buf[8..16] == h.salts
+        {
+            // The header was just read, and now a frame from the middle of the log: a
+            // read-only connection whose shared memory is not trustworthy reads the log
+            // from the first frame its wal-index lacks (`walBeginShmUnreliable`) and checks
+            // the chain from there. It needs the plaintext chain, which is recomputed up to
+            // this frame once; the frames after it then follow in sequence.
             if let Some((plain, disk)) = self.chains_before(f, frame, h)? {
                 recovering = Some(Recovery {
                     next: frame,
