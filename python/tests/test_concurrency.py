@@ -71,7 +71,10 @@ async def test_random_cancellations_leave_nothing_half_done(db):
     assert cancelled > 0
     await audit(db)
     (done,) = await db.fetchone("SELECT count(*) FROM log")
-    assert done == 200 - cancelled
+    # Every task that finished committed; a task cancelled while its commit was already
+    # under way may have committed too (a queued commit runs whole or not at all, and the
+    # task still sees CancelledError), so the count can exceed 200 - cancelled.
+    assert 200 - cancelled <= done <= 200
     # No transaction was leaked: the writer is free at once.
     async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _nullctx():
         async with db.write_ctx() as cur:
