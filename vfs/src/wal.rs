@@ -186,6 +186,12 @@ pub(crate) struct WalFile {
     max_written: Option<u32>,
     /// Frames `0..n` of the generation with these salts are known to be on stable storage.
     durable: Option<([u8; 8], u32)>,
+    /// The frame SQLite last read whole outside a recovery: a header written on its own
+    /// to that frame next is SQLite rewriting its checksum (`walRewriteChecksums`), which
+    /// writes nothing after it, so it goes out at once rather than waiting in `pending`
+    /// for a page that will not come (a commit frame left there was lost to a process
+    /// that recovered the log: SQLite's walcksum-2.1).
+    rewrite_read: Option<u32>,
 }
 
 impl WalFile {
@@ -205,6 +211,7 @@ impl WalFile {
             recovery: None,
             max_written: None,
             durable: None,
+            rewrite_read: None,
         }
     }
 
@@ -384,6 +391,10 @@ impl WalFile {
         }
         if self.pending.as_ref().is_some_and(|p| p.frame != frame) {
             self.flush(f)?;
+        }
+        if within == 0 && buf.len() == FRAME_HEADER_LEN && self.rewrite_read.take() == Some(frame) {
+            self.flush(f)?;
+            return self.write_header_only(f, frame, buf);
         }
         let mut pending = match self.pending.take() {
             Some(p) => p,
@@ -685,6 +696,7 @@ impl WalFile {
             return Ok(Filled::Short);
         }
         let mut recovering = self.recovery.filter(|r| r.next == frame);
+        self.rewrite_read = recovering.is_none().then_some(frame);
         if recovering.is_none()
             && frame > 0
             && self.recovery.is_some_and(|r| r.next == 0)
