@@ -713,6 +713,7 @@ fn shared_cache_connections_never_hang() {
 /// commits must be seen by a connection that recovers the log. SQLite rewrites the frame
 /// checksums at the commit with header-only writes; the last one waited in memory for a
 /// page that never comes, so the commit frame's header was not in the file.
+#[test]
 fn a_savepoint_rollback_inside_a_wal_transaction_survives_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
